@@ -1,0 +1,66 @@
+# One entry point for both halves: the Java Emperor (Maven) and the Perl
+# distribution (ExtUtils::MakeMaker). `make demo` and `make test` work on a
+# fresh Debian 12 machine: `deps` installs whatever is missing.
+
+SHELL       := /bin/bash
+MVN         ?= mvn -B -q
+PERL        ?= /usr/bin/perl
+PROVE       ?= prove
+JAR         := target/emperor.jar
+PERL_BUILT  := perl/blib/arch/auto/Vassal/Vassal.so
+
+# Debian packages the build, the tests and the demo need.
+DEB_PACKAGES := \
+	openjdk-17-jdk-headless maven gcc make perl \
+	libplack-perl libhttp-parser-xs-perl libtest-tcp-perl
+
+.PHONY: all deps build build-perl build-java test test-perl test-java test-cross \
+        demo install clean
+
+all: build
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing" $$missing; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+build: deps build-perl build-java
+
+build-perl: perl/Makefile
+	$(MAKE) -C perl
+
+perl/Makefile: perl/Makefile.PL
+	cd perl && $(PERL) Makefile.PL
+
+build-java:
+	$(MVN) -DskipTests package
+
+test: build test-perl test-java test-cross
+
+test-perl:
+	$(MAKE) -C perl test
+
+# Unit tests (surefire) and integration tests against the Perl side (failsafe).
+test-java:
+	$(MVN) verify
+
+# Cross-language tests: the Emperor CLI driving real psgi-vassal processes.
+test-cross:
+	$(PROVE) -r t/
+
+demo: build
+	integration/demo/run
+
+install: build
+	$(MAKE) -C perl install
+	$(MVN) -DskipTests install
+
+clean:
+	-$(MVN) clean
+	-[ -f perl/Makefile ] && $(MAKE) -C perl realclean

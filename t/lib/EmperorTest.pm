@@ -1,0 +1,115 @@
+package EmperorTest;
+# What the cross-language tests share: the Emperor CLI started on a vassal
+# directory of our own, with ports and paths no parallel test can collide with,
+# and torn down (Emperor, vassals, temp dir) whatever the test's outcome.
+use strict;
+use warnings;
+use Exporter 'import';
+use File::Temp ();
+use FindBin ();
+use HTTP::Tiny;
+use IO::Socket::INET;
+use POSIX ();
+use Time::HiRes qw(sleep time);
+
+our @EXPORT_OK = qw(root free_port write_file wait_until http_get parent_of alive
+                    start_emperor stop_emperor slurp);
+
+sub root { require Cwd; Cwd::abs_path("$FindBin::Bin/..") }
+
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1, ReuseAddr => 1)
+        or die "free_port: $!";
+    return $s->sockport;
+}
+
+sub write_file {
+    my ($path, $text) = @_;
+    open my $fh, '>', $path or die "$path: $!";
+    print {$fh} $text;
+    close $fh or die "$path: $!";
+    return $path;
+}
+
+sub slurp {
+    my ($path) = @_;
+    open my $fh, '<', $path or return '';
+    local $/;
+    return scalar <$fh>;
+}
+
+# Polls $cond until it returns true or $timeout seconds pass; returns its last value.
+sub wait_until {
+    my ($timeout, $cond) = @_;
+    my $deadline = time + $timeout;
+    while (1) {
+        my $v = $cond->();
+        return $v if $v || time > $deadline;
+        sleep 0.1;
+    }
+}
+
+sub http_get {
+    my ($port, $path) = @_;
+    return HTTP::Tiny->new(timeout => 5, keep_alive => 0)->get("http://127.0.0.1:$port" . ($path // '/'));
+}
+
+sub parent_of {
+    my ($pid) = @_;
+    my $stat = slurp("/proc/$pid/stat") or return;
+    $stat =~ /\)\s+\S\s+(\d+)/ or return;
+    return $1;
+}
+
+sub alive {
+    my ($pid) = @_;
+    my $stat = slurp("/proc/$pid/stat") or return 0;
+    return $stat !~ /\)\s+Z\s/;    # a zombie is not alive
+}
+
+# Starts `java -jar target/emperor.jar @args` with its log in the test's temp
+# dir; returns {pid, log, dir}. The guard object stops it on scope exit.
+sub start_emperor {
+    my (%o) = @_;
+    my $root = root();
+    my $log = "$o{dir}/emperor.log";
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        open STDOUT, '>>', $log or POSIX::_exit(127);
+        open STDERR, '>&', \*STDOUT or POSIX::_exit(127);
+        exec 'java', '-jar', "$root/target/emperor.jar", @{ $o{args} } or POSIX::_exit(127);
+    }
+    return bless { pid => $pid, log => $log, dir => $o{dir} }, 'EmperorTest::Running';
+}
+
+sub stop_emperor {
+    my ($e, $timeout) = @_;
+    return $e->stop($timeout);
+}
+
+package EmperorTest::Running;
+use POSIX ();
+use Time::HiRes qw(sleep time);
+
+sub pid { $_[0]{pid} }
+sub log_text { EmperorTest::slurp($_[0]{log}) }
+
+# SIGTERM, then wait; SIGKILL only if it overstays $timeout. Returns the wait status.
+sub stop {
+    my ($self, $timeout) = @_;
+    return $self->{status} if defined $self->{status};
+    kill 'TERM', $self->{pid};
+    my $deadline = time + ($timeout // 30);
+    while (time < $deadline) {
+        my $r = waitpid $self->{pid}, POSIX::WNOHANG();
+        return $self->{status} = $? if $r == $self->{pid};
+        sleep 0.1;
+    }
+    kill 'KILL', $self->{pid};
+    waitpid $self->{pid}, 0;
+    return $self->{status} = -1;
+}
+
+sub DESTROY { my $self = shift; local ($?, $!, $@); $self->stop(5) unless defined $self->{status} }
+
+1;

@@ -6,13 +6,13 @@ SHELL       := /bin/bash
 MVN         ?= mvn -B -q
 PERL        ?= /usr/bin/perl
 PROVE       ?= prove
-JAR         := target/emperor.jar
-PERL_BUILT  := perl/blib/arch/auto/Vassal/Vassal.so
 
 # Debian packages the build, the tests and the demo need.
 DEB_PACKAGES := \
 	openjdk-17-jdk-headless maven gcc make perl \
-	libplack-perl libhttp-parser-xs-perl libtest-tcp-perl
+	libplack-perl libhttp-parser-xs-perl libtest-tcp-perl \
+	libplack-middleware-session-perl libdancer2-perl libmojolicious-perl libcatalyst-perl \
+	libmoose-perl libdatetime-perl libtemplate-perl
 
 .PHONY: all deps build build-perl build-java test test-perl test-java test-cross \
         demo install clean

@@ -12,7 +12,8 @@ DEB_PACKAGES := \
 	openjdk-17-jdk-headless maven gcc make perl \
 	libplack-perl libhttp-parser-xs-perl libtest-tcp-perl \
 	libplack-middleware-session-perl libdancer2-perl libmojolicious-perl libcatalyst-perl \
-	libmoose-perl libdatetime-perl libtemplate-perl
+	libmoose-perl libdatetime-perl libtemplate-perl \
+	libstream-buffered-perl libhttp-message-perl libhttp-date-perl
 
 .PHONY: all deps build build-perl build-java test test-perl test-java test-cross \
         demo install clean

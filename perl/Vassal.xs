@@ -1,0 +1,519 @@
+/*
+ * Vassal.xs - the parts of the vassal that Perl cannot do well:
+ * descriptor passing (SCM_RIGHTS), peer credentials, bounded reads of one
+ * uwsgi packet, the strict uwsgi packet/array/dict codec, and prctl().
+ *
+ * Wire format: see PROTOCOL.md (uwsgi 2.1). All integers are little-endian.
+ */
+#define PERL_NO_GET_CONTEXT
+#include "EXTERN.h"
+#include "perl.h"
+#include "XSUB.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <poll.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+#ifndef MSG_CMSG_CLOEXEC
+#define MSG_CMSG_CLOEXEC 0
+#endif
+
+#define VASSAL_MAX_FDS      8     /* accepted per request */
+#define VASSAL_CMSG_FDS     253   /* SCM_MAX_FD: room to receive (then refuse) any excess */
+#define VASSAL_MAX_BODY     65535
+#define VASSAL_ERRLEN       512
+
+/* ---------------------------------------------------------------- helpers */
+
+static double
+vassal_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+vassal_close_fds(int *fds, int n)
+{
+    int i;
+    for (i = 0; i < n; i++)
+        if (fds[i] >= 0) close(fds[i]);
+}
+
+static U16
+vassal_u16(const unsigned char *p)
+{
+    return (U16)(p[0] | (p[1] << 8));
+}
+
+static void
+vassal_put_u16(unsigned char *p, UV v)
+{
+    p[0] = (unsigned char)(v & 0xff);
+    p[1] = (unsigned char)((v >> 8) & 0xff);
+}
+
+/* Append one length-prefixed item to sv; croak when it cannot be encoded. */
+static void
+vassal_append_item(pTHX_ SV *out, SV *item, const char *what, IV idx)
+{
+    STRLEN len;
+    const char *p;
+    unsigned char lenbuf[2];
+
+    if (!SvOK(item))
+        croak("%s %" IVdf " is undefined", what, idx);
+    p = SvPVbyte(item, len);
+    if (len > VASSAL_MAX_BODY)
+        croak("%s %" IVdf " is %lu bytes, more than 65535", what, idx, (unsigned long)len);
+    vassal_put_u16(lenbuf, len);
+    sv_catpvn(out, (const char *)lenbuf, 2);
+    sv_catpvn(out, p, len);
+}
+
+static void
+vassal_check_body_size(pTHX_ SV *out, const char *what)
+{
+    if (SvCUR(out) > VASSAL_MAX_BODY)
+        croak("%s body is %lu bytes, more than 65535", what, (unsigned long)SvCUR(out));
+}
+
+/* Decode one item at *off; croak with a precise reason when it overruns. */
+static SV *
+vassal_take_item(pTHX_ const unsigned char *p, STRLEN len, STRLEN *off,
+                 const char *what, IV idx)
+{
+    U16 ilen;
+    if (len - *off < 2)
+        croak("malformed: %s %" IVdf " at offset %lu: truncated length (%lu byte(s) left, need 2)",
+              what, idx, (unsigned long)*off, (unsigned long)(len - *off));
+    ilen = vassal_u16(p + *off);
+    if ((STRLEN)ilen > len - *off - 2)
+        croak("malformed: %s %" IVdf " at offset %lu: length %u overruns the body (%lu byte(s) left)",
+              what, idx, (unsigned long)*off, (unsigned)ilen, (unsigned long)(len - *off - 2));
+    *off += 2;
+    {
+        SV *sv = newSVpvn((const char *)p + *off, ilen);
+        *off += ilen;
+        return sv;
+    }
+}
+
+static void
+vassal_check_decode_size(pTHX_ STRLEN len, const char *what)
+{
+    if (len > VASSAL_MAX_BODY)
+        croak("malformed: %s body is %lu bytes, more than 65535", what, (unsigned long)len);
+}
+
+/* ------------------------------------------------------------ the module */
+
+MODULE = Vassal		PACKAGE = Vassal::XS
+
+PROTOTYPES: DISABLE
+
+void
+recv_request(fd, timeout)
+    int fd
+    double timeout
+  PREINIT:
+    unsigned char hdr_body[4 + VASSAL_MAX_BODY];
+    size_t have = 0, need = 4;
+    int fds[VASSAL_CMSG_FDS * 2];
+    int nfds = 0;
+    int too_many = 0;
+    int ctrunc = 0;
+    double deadline;
+    char err[VASSAL_ERRLEN];
+    struct ucred cred;
+    socklen_t credlen = sizeof(cred);
+    int have_cred;
+  PPCODE:
+    err[0] = '\0';
+    memset(&cred, 0, sizeof(cred));
+    have_cred = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) == 0;
+    deadline = vassal_now() + timeout;
+
+    while (have < need) {
+        struct pollfd pfd;
+        double left = deadline - vassal_now();
+        int rc;
+        struct msghdr msg;
+        struct iovec iov;
+        union {
+            char buf[CMSG_SPACE(sizeof(int) * VASSAL_CMSG_FDS)];
+            struct cmsghdr align;
+        } cbuf;
+        ssize_t n;
+        struct cmsghdr *cmsg;
+
+        if (left <= 0) {
+            snprintf(err, sizeof(err),
+                     "timeout after %gs waiting for the request (got %lu of %lu bytes)",
+                     timeout, (unsigned long)have, (unsigned long)need);
+            break;
+        }
+        pfd.fd = fd;
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        rc = poll(&pfd, 1, (int)(left * 1000.0) + 1);
+        if (rc < 0) {
+            if (errno == EINTR) continue;
+            snprintf(err, sizeof(err), "poll failed: %s", strerror(errno));
+            break;
+        }
+        if (rc == 0) continue;  /* the deadline check above reports it */
+
+        memset(&msg, 0, sizeof(msg));
+        iov.iov_base = hdr_body + have;
+        iov.iov_len = need - have;
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.buf;
+        msg.msg_controllen = sizeof(cbuf.buf);
+
+        n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
+            snprintf(err, sizeof(err), "recvmsg failed: %s", strerror(errno));
+            break;
+        }
+
+        /* collect every descriptor first, so that all of them get closed on error */
+        for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+            if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS) {
+                int count = (int)((cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+                int *data = (int *)CMSG_DATA(cmsg);
+                int i;
+                for (i = 0; i < count; i++) {
+                    if (nfds < (int)(sizeof(fds) / sizeof(fds[0])))
+                        fds[nfds++] = data[i];
+                    else {
+                        close(data[i]);
+                        too_many = 1;
+                    }
+                }
+            }
+        }
+        if (msg.msg_flags & MSG_CTRUNC) ctrunc = 1;
+
+        if (n == 0) {
+            if (have == 0)
+                snprintf(err, sizeof(err), "EOF before any byte of the request");
+            else
+                snprintf(err, sizeof(err), "EOF mid-packet (got %lu of %lu bytes)",
+                         (unsigned long)have, (unsigned long)need);
+            break;
+        }
+        have += (size_t)n;
+        if (have == 4 && need == 4)
+            need = 4 + vassal_u16(hdr_body + 1);
+    }
+
+    if (!err[0] && (too_many || ctrunc || nfds > VASSAL_MAX_FDS))
+        snprintf(err, sizeof(err), "too many descriptors (%d%s received, at most %d accepted)",
+                 nfds, (too_many || ctrunc) ? " or more" : "", VASSAL_MAX_FDS);
+
+    if (err[0]) {
+        vassal_close_fds(fds, nfds);
+        if (have_cred)
+            croak("%s (peer pid %ld uid %ld)", err, (long)cred.pid, (long)cred.uid);
+        croak("%s", err);
+    }
+    {
+        HV *hv = newHV();
+        AV *av = newAV();
+        int i;
+        for (i = 0; i < nfds; i++)
+            av_push(av, newSViv(fds[i]));
+        hv_stores(hv, "modifier1", newSVuv(hdr_body[0]));
+        hv_stores(hv, "modifier2", newSVuv(hdr_body[3]));
+        hv_stores(hv, "body", newSVpvn((const char *)hdr_body + 4, need - 4));
+        hv_stores(hv, "fds", newRV_noinc((SV *)av));
+        if (have_cred) {
+            hv_stores(hv, "pid", newSViv(cred.pid));
+            hv_stores(hv, "uid", newSViv(cred.uid));
+            hv_stores(hv, "gid", newSViv(cred.gid));
+        }
+        else {
+            hv_stores(hv, "pid", newSV(0));
+            hv_stores(hv, "uid", newSV(0));
+            hv_stores(hv, "gid", newSV(0));
+        }
+        mXPUSHs(newRV_noinc((SV *)hv));
+    }
+
+void
+peer_cred(fd)
+    int fd
+  PREINIT:
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+  PPCODE:
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+        croak("getsockopt(SO_PEERCRED) failed: %s", strerror(errno));
+    mXPUSHi(cred.pid);
+    mXPUSHi(cred.uid);
+    mXPUSHi(cred.gid);
+
+IV
+send_fds(fd, bytes, fdlist)
+    int fd
+    SV *bytes
+    AV *fdlist
+  PREINIT:
+    STRLEN len;
+    const char *p;
+    struct msghdr msg;
+    struct iovec iov;
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * VASSAL_CMSG_FDS)];
+        struct cmsghdr align;
+    } cbuf;
+    SSize_t n, i;
+    ssize_t sent;
+  CODE:
+    p = SvPVbyte(bytes, len);
+    n = av_len(fdlist) + 1;
+    if (n > VASSAL_CMSG_FDS)
+        croak("send_fds: %ld descriptors, at most %d", (long)n, VASSAL_CMSG_FDS);
+    if (len == 0)
+        croak("send_fds: at least one byte must go with the descriptors");
+    memset(&msg, 0, sizeof(msg));
+    iov.iov_base = (void *)p;
+    iov.iov_len = len;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (n > 0) {
+        struct cmsghdr *cmsg;
+        int *data;
+        memset(&cbuf, 0, sizeof(cbuf));
+        msg.msg_control = cbuf.buf;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+        cmsg = CMSG_FIRSTHDR(&msg);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int) * n);
+        data = (int *)CMSG_DATA(cmsg);
+        for (i = 0; i < n; i++) {
+            SV **svp = av_fetch(fdlist, i, 0);
+            if (!svp || !SvOK(*svp))
+                croak("send_fds: descriptor %ld is undefined", (long)i);
+            data[i] = (int)SvIV(*svp);
+        }
+    }
+    do {
+        sent = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
+    if (sent < 0)
+        croak("send_fds: sendmsg failed: %s", strerror(errno));
+    RETVAL = (IV)sent;
+  OUTPUT:
+    RETVAL
+
+SV *
+packet_encode(modifier1, modifier2, body)
+    IV modifier1
+    IV modifier2
+    SV *body
+  PREINIT:
+    STRLEN len;
+    const char *p;
+    unsigned char hdr[4];
+  CODE:
+    if (modifier1 < 0 || modifier1 > 255)
+        croak("packet_encode: modifier1 %" IVdf " is not a byte", modifier1);
+    if (modifier2 < 0 || modifier2 > 255)
+        croak("packet_encode: modifier2 %" IVdf " is not a byte", modifier2);
+    p = SvOK(body) ? SvPVbyte(body, len) : (len = 0, "");
+    if (len > VASSAL_MAX_BODY)
+        croak("packet_encode: body is %lu bytes, more than 65535", (unsigned long)len);
+    hdr[0] = (unsigned char)modifier1;
+    vassal_put_u16(hdr + 1, len);
+    hdr[3] = (unsigned char)modifier2;
+    RETVAL = newSVpvn((const char *)hdr, 4);
+    sv_catpvn(RETVAL, p, len);
+  OUTPUT:
+    RETVAL
+
+void
+packet_decode(bytes)
+    SV *bytes
+  PREINIT:
+    STRLEN len;
+    const unsigned char *p;
+    U16 size;
+  PPCODE:
+    p = (const unsigned char *)SvPVbyte(bytes, len);
+    if (len < 4)
+        croak("malformed: truncated header (%lu of 4 bytes)", (unsigned long)len);
+    size = vassal_u16(p + 1);
+    if (len - 4 < size)
+        croak("malformed: truncated body (header says %u bytes, got %lu)",
+              (unsigned)size, (unsigned long)(len - 4));
+    if (len - 4 > size)
+        croak("malformed: %lu trailing byte(s) after the %u-byte body",
+              (unsigned long)(len - 4 - size), (unsigned)size);
+    EXTEND(SP, 3);
+    mPUSHu(p[0]);
+    mPUSHu(p[3]);
+    mPUSHs(newSVpvn((const char *)p + 4, size));
+
+SV *
+array_encode(items)
+    AV *items
+  PREINIT:
+    SSize_t i, n;
+  CODE:
+    RETVAL = sv_2mortal(newSVpvs(""));
+    n = av_len(items) + 1;
+    for (i = 0; i < n; i++) {
+        SV **svp = av_fetch(items, i, 0);
+        vassal_append_item(aTHX_ RETVAL, svp ? *svp : &PL_sv_undef, "array item", (IV)i);
+    }
+    vassal_check_body_size(aTHX_ RETVAL, "array");
+    SvREFCNT_inc_simple_void_NN(RETVAL);
+  OUTPUT:
+    RETVAL
+
+void
+array_decode(body)
+    SV *body
+  PREINIT:
+    STRLEN len, off = 0;
+    const unsigned char *p;
+    IV idx = 0;
+    AV *tmp;
+  PPCODE:
+    p = (const unsigned char *)SvPVbyte(body, len);
+    vassal_check_decode_size(aTHX_ len, "array");
+    tmp = (AV *)sv_2mortal((SV *)newAV());
+    while (off < len) {
+        av_push(tmp, vassal_take_item(aTHX_ p, len, &off, "array item", idx));
+        idx++;
+    }
+    EXTEND(SP, idx);
+    {
+        IV i;
+        for (i = 0; i < idx; i++)
+            PUSHs(sv_2mortal(SvREFCNT_inc(*av_fetch(tmp, i, 0))));
+    }
+
+SV *
+dict_encode(pairs)
+    SV *pairs
+  PREINIT:
+    SSize_t i, n;
+  CODE:
+    if (!SvROK(pairs))
+        croak("dict_encode: expects an array or hash reference");
+    RETVAL = newSVpvs("");
+    sv_2mortal(RETVAL);
+    if (SvTYPE(SvRV(pairs)) == SVt_PVAV) {
+        AV *av = (AV *)SvRV(pairs);
+        n = av_len(av) + 1;
+        if (n % 2)
+            croak("dict_encode: odd number of elements in the pair list");
+        for (i = 0; i < n; i++) {
+            SV **svp = av_fetch(av, i, 0);
+            vassal_append_item(aTHX_ RETVAL, svp ? *svp : &PL_sv_undef,
+                               (i % 2) ? "dict value" : "dict key", (IV)(i / 2));
+        }
+    }
+    else if (SvTYPE(SvRV(pairs)) == SVt_PVHV) {
+        /* keys in sorted order so that the encoding is deterministic */
+        HV *hv = (HV *)SvRV(pairs);
+        AV *keys = (AV *)sv_2mortal((SV *)newAV());
+        HE *he;
+        hv_iterinit(hv);
+        while ((he = hv_iternext(hv)))
+            av_push(keys, newSVsv(hv_iterkeysv(he)));
+        sortsv(AvARRAY(keys), av_len(keys) + 1, Perl_sv_cmp);
+        n = av_len(keys) + 1;
+        for (i = 0; i < n; i++) {
+            SV *k = *av_fetch(keys, i, 0);
+            HE *ent = hv_fetch_ent(hv, k, 0, 0);
+            vassal_append_item(aTHX_ RETVAL, k, "dict key", (IV)i);
+            vassal_append_item(aTHX_ RETVAL, ent ? HeVAL(ent) : &PL_sv_undef, "dict value", (IV)i);
+        }
+    }
+    else
+        croak("dict_encode: expects an array or hash reference");
+    vassal_check_body_size(aTHX_ RETVAL, "dict");
+    SvREFCNT_inc_simple_void_NN(RETVAL);
+  OUTPUT:
+    RETVAL
+
+void
+dict_decode(body)
+    SV *body
+  PREINIT:
+    STRLEN len, off = 0;
+    const unsigned char *p;
+    IV idx = 0, count;
+    AV *tmp;
+  PPCODE:
+    p = (const unsigned char *)SvPVbyte(body, len);
+    vassal_check_decode_size(aTHX_ len, "dict");
+    tmp = (AV *)sv_2mortal((SV *)newAV());
+    while (off < len) {
+        av_push(tmp, vassal_take_item(aTHX_ p, len, &off, "dict key", idx));
+        av_push(tmp, vassal_take_item(aTHX_ p, len, &off, "dict value", idx));
+        idx++;
+    }
+    count = idx * 2;
+    EXTEND(SP, count);
+    {
+        IV i;
+        for (i = 0; i < count; i++)
+            PUSHs(sv_2mortal(SvREFCNT_inc(*av_fetch(tmp, i, 0))));
+    }
+
+void
+set_pdeathsig(signum)
+    int signum
+  CODE:
+#ifdef PR_SET_PDEATHSIG
+    if (prctl(PR_SET_PDEATHSIG, (unsigned long)signum, 0, 0, 0) != 0)
+        croak("prctl(PR_SET_PDEATHSIG, %d) failed: %s", signum, strerror(errno));
+#else
+    croak("set_pdeathsig: not supported on this system");
+#endif
+
+void
+set_child_subreaper(on = 1)
+    int on
+  CODE:
+#ifdef PR_SET_CHILD_SUBREAPER
+    if (prctl(PR_SET_CHILD_SUBREAPER, (unsigned long)(on ? 1 : 0), 0, 0, 0) != 0)
+        croak("prctl(PR_SET_CHILD_SUBREAPER) failed: %s", strerror(errno));
+#else
+    croak("set_child_subreaper: not supported on this system");
+#endif
+
+int
+set_cloexec(fd, on)
+    int fd
+    int on
+  PREINIT:
+    int flags;
+  CODE:
+    flags = fcntl(fd, F_GETFD);
+    if (flags < 0)
+        croak("fcntl(%d, F_GETFD) failed: %s", fd, strerror(errno));
+    flags = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
+    if (fcntl(fd, F_SETFD, flags) < 0)
+        croak("fcntl(%d, F_SETFD) failed: %s", fd, strerror(errno));
+    RETVAL = flags;
+  OUTPUT:
+    RETVAL

@@ -1,0 +1,300 @@
+package Vassal::Config;
+use strict;
+use warnings;
+use Cwd ();
+use File::Basename ();
+use File::Spec;
+use POSIX ();
+
+our $VERSION = '0.01';
+
+# name => { type => string|int|bool|include, multi => 1 (keeps every value) }
+my %OPTIONS = (
+    'early-psgi'  => { type => 'string', help => 'load this PSGI app before anything else (fork-server base)' },
+    'psgi'        => { type => 'string', help => 'the PSGI app to serve' },
+    'fork-server' => { type => 'string', help => 'run a fork server on this UNIX socket path' },
+    'http-socket' => { type => 'string', multi => 1, help => 'serve HTTP on host:port' },
+    'processes'   => { type => 'int', help => 'number of prefork workers (default 1)' },
+    'master'      => { type => 'bool', help => 'accepted; a master always runs' },
+    'ini'         => { type => 'include', multi => 1, help => 'read the [uwsgi] section of an ini file (FILE or FILE:SECTION or emperor://NAME)' },
+);
+my %ALIASES = (workers => 'processes');
+
+my $MAX_INCLUDE_DEPTH = 10;
+
+sub options { sort keys %OPTIONS }
+sub aliases { %ALIASES }
+sub option_help { $OPTIONS{ $_[1] } && $OPTIONS{ $_[1] }{help} }
+
+sub new {
+    my ($class, %args) = @_;
+    return bless { values => {}, order => [], name => undef, file => undef, depth => 0, %args }, $class;
+}
+
+# Convenience: Vassal::Config->from_argv(\@args)
+sub from_argv {
+    my ($class, $args) = @_;
+    my $self = $class->new;
+    $self->parse_argv($args);
+    return $self;
+}
+
+sub canonical {
+    my ($self, $key) = @_;
+    $key = $ALIASES{$key} if exists $ALIASES{$key};
+    return exists $OPTIONS{$key} ? $key : undef;
+}
+
+sub parse_argv {
+    my ($self, $args) = @_;
+    my @args = @$args;
+    while (@args) {
+        my $arg = shift @args;
+        my ($key, $value);
+        if ($arg =~ /\A--([^=]+)=(.*)\z/s) {
+            ($key, $value) = ($1, $2);
+        }
+        elsif ($arg =~ /\A--(.+)\z/s) {
+            $key = $1;
+        }
+        else {
+            die "unexpected argument '$arg' (options are --key value or --key=value)\n";
+        }
+        my $name = $self->canonical($key)
+            or die "unknown option '--$key'\n";
+        if (!defined $value) {
+            if ($OPTIONS{$name}{type} eq 'bool' && (!@args || $args[0] =~ /\A--/)) {
+                $value = 1;
+            }
+            elsif (!@args) {
+                die "option '--$key' needs a value\n";
+            }
+            else {
+                $value = shift @args;
+            }
+        }
+        $self->set($name, $value, "--$key");
+    }
+    return $self;
+}
+
+# Sets (or, for an include, loads) one option; $source names where it came from.
+sub set {
+    my ($self, $key, $value, $source) = @_;
+    my $name = $self->canonical($key)
+        or die "unknown option '$key'" . ($source ? " ($source)" : '') . "\n";
+    my $spec = $OPTIONS{$name};
+    my $where = $source ? " ($source)" : '';
+    if ($spec->{type} eq 'int') {
+        die "option '$key' must be a positive integer, not '$value'$where\n"
+            unless $value =~ /\A\s*[0-9]+\s*\z/ && $value > 0;
+        $value = 0 + $value;
+    }
+    elsif ($spec->{type} eq 'bool') {
+        if    ($value =~ /\A(?:1|true|yes|on)\z/i)      { $value = 1 }
+        elsif ($value =~ /\A(?:0|false|no|off|)\z/i)    { $value = 0 }
+        else { die "option '$key' must be true or false, not '$value'$where\n" }
+    }
+    elsif ($spec->{type} eq 'include') {
+        push @{ $self->{values}{$name} }, $value;
+        push @{ $self->{order} }, [$name, $value];
+        return $self->load_ini($value);
+    }
+    if ($spec->{multi}) {
+        push @{ $self->{values}{$name} }, $value;
+    }
+    else {
+        $self->{values}{$name} = [$value];
+    }
+    push @{ $self->{order} }, [$name, $value];
+    return $self;
+}
+
+sub get {
+    my ($self, $key) = @_;
+    my $name = $self->canonical($key) or die "unknown option '$key'\n";
+    my $v = $self->{values}{$name} or return undef;
+    return $v->[-1];
+}
+
+sub get_all {
+    my ($self, $key) = @_;
+    my $name = $self->canonical($key) or die "unknown option '$key'\n";
+    return @{ $self->{values}{$name} || [] };
+}
+
+sub is_set { my ($self, $key) = @_; defined $self->get($key) }
+
+# The vassal's name: the first config file's name without extension.
+sub name { $_[0]{name} }
+sub file { $_[0]{file} }
+
+# Every option set, in order, as [name, value] pairs.
+sub pairs { @{ $_[0]{order} } }
+
+sub load_ini {
+    my ($self, $spec) = @_;
+    local $self->{depth} = $self->{depth} + 1;
+    die "ini files nested more than $MAX_INCLUDE_DEPTH deep at '$spec'\n"
+        if $self->{depth} > $MAX_INCLUDE_DEPTH;
+
+    my ($text, $path, $section, $name);
+    if ($spec =~ m{\Aemperor://(.+)\z}s) {
+        $name = $1;
+        $text = $self->_read_config_pipe($name);
+        $path = File::Spec->catfile(Cwd::getcwd(), $name);
+    }
+    else {
+        $path = $spec;
+        $section = 'uwsgi';
+        if (!-e $path && $path =~ /\A(.+):([^:\/]+)\z/s && -e $1) {
+            ($path, $section) = ($1, $2);
+        }
+        open my $fh, '<', $path or die "cannot read ini file '$path': $!\n";
+        local $/;
+        $text = <$fh>;
+        close $fh;
+    }
+    $section //= 'uwsgi';
+    $self->{file} //= $path;
+    if (!defined $self->{name}) {
+        my $base = File::Basename::basename($path);
+        $base =~ s/\.[^.]*\z//;
+        $self->{name} = $base;
+    }
+    return $self->parse_ini_string($text, $path, $section);
+}
+
+# Parses the given section of ini text; magic variables refer to $path.
+sub parse_ini_string {
+    my ($self, $text, $path, $section) = @_;
+    $section //= 'uwsgi';
+    my $magic = _magic_for($path);
+    my $current = '';
+    my $lineno = 0;
+    for my $line (split /\r?\n/, $text) {
+        $lineno++;
+        $line =~ s/\A\s+//;
+        $line =~ s/\s+\z//;
+        next if $line eq '' || $line =~ /\A[#;]/;
+        if ($line =~ /\A\[\s*([^\]]*?)\s*\]\z/) {
+            $current = $1;
+            next;
+        }
+        next unless $current eq $section;
+        my ($key, $value) = $line =~ /\A([^=]+?)\s*=\s*(.*)\z/s
+            or die "$path line $lineno: expected 'key = value', got '$line'\n";
+        $value = _expand($value, $magic);
+        $self->set($key, $value, "$path line $lineno");
+    }
+    return $self;
+}
+
+sub _magic_for {
+    my ($path) = @_;
+    my $abs = File::Spec->rel2abs($path);
+    my $dir = File::Basename::dirname($abs);
+    $dir = Cwd::abs_path($dir) // $dir;
+    my $file = File::Basename::basename($abs);
+    my ($n, $e) = $file =~ /\A(.*?)(?:\.([^.]*))?\z/s;
+    $n = $file if $n eq '';
+    return {
+        d => ($dir =~ m{/\z} ? $dir : "$dir/"),
+        n => $n,
+        e => $e // '',
+        s => $file,
+        p => File::Spec->catfile($dir, $file),
+        c => File::Basename::basename($dir),
+        '%' => '%',
+    };
+}
+
+sub _expand {
+    my ($value, $magic) = @_;
+    $value =~ s{\$\(([^)]*)\)|%(.)}{
+        defined $1 ? ($ENV{$1} // '')
+                   : exists $magic->{$2} ? $magic->{$2} : "%$2"
+    }ge;
+    return $value;
+}
+
+sub _read_config_pipe {
+    my ($self, $name) = @_;
+    my $fd = $ENV{UWSGI_EMPEROR_FD_CONFIG};
+    die "--ini emperor://$name: no config pipe (UWSGI_EMPEROR_FD_CONFIG is not set)\n"
+        unless defined $fd && $fd =~ /\A[0-9]+\z/;
+    require Vassal::XS;
+    my $req = eval { Vassal::XS::recv_request($fd, 10) };
+    if (my $e = $@) { $e =~ s/ at \S+ line \d+\.?\n?\z//; die "--ini emperor://$name: reading the config pipe: $e\n" }
+    POSIX::close($_) for @{ $req->{fds} };
+    die "--ini emperor://$name: config packet has modifier1 $req->{modifier1}, expected 115\n"
+        unless $req->{modifier1} == 115;
+    return $req->{body};
+}
+
+1;
+__END__
+
+=head1 NAME
+
+Vassal::Config - psgi-vassal options from the command line and uWSGI-style ini files
+
+=head1 SYNOPSIS
+
+  use Vassal::Config;
+  use File::Temp qw(tempdir);
+
+  my $dir = tempdir(CLEANUP => 1);
+  open my $fh, '>', "$dir/app1.ini" or die $!;
+  print $fh "[uwsgi]\npsgi = %dapp.psgi\nhttp-socket = 127.0.0.1:\$(PORT)\nworkers = 2\n";
+  close $fh;
+
+  local $ENV{PORT} = 8081;
+  my $config = Vassal::Config->from_argv(['--ini', "$dir/app1.ini", '--master']);
+  print $config->name, "\n";              # app1
+  print $config->get('psgi'), "\n";       # /tmp/.../app.psgi
+  print $config->get('http-socket'), "\n";# 127.0.0.1:8081
+  print $config->get('processes'), "\n";  # 2
+
+=head1 DESCRIPTION
+
+Options are given as C<--key value> or C<--key=value> on the command line, or
+as C<key = value> lines in the C<[uwsgi]> section of an ini file loaded with
+C<--ini FILE> (C<FILE:SECTION> picks another section; C<emperor://NAME> reads
+the config packet from the Emperor's config pipe, C<UWSGI_EMPEROR_FD_CONFIG>).
+Options are applied in order; an ini file's lines are applied where its
+C<--ini> stands. An unknown option, a missing value or an invalid value dies
+with a message naming it (and the file and line).
+
+Known options: C<early-psgi>, C<psgi>, C<fork-server>, C<http-socket>
+(repeatable), C<processes> (alias C<workers>), C<master> (boolean, accepted),
+C<ini> (repeatable, nests).
+
+Ini magic, as in uWSGI: C<%d> the config file's absolute directory with a
+trailing slash, C<%n> its name without extension, C<%s> its file name, C<%e>
+its extension, C<%p> its absolute path, C<%c> its directory's name, C<%%> a
+percent sign; C<$(VAR)> the environment variable VAR (empty when unset).
+
+=head1 METHODS
+
+=over 4
+
+=item new, from_argv(\@args), parse_argv(\@args)
+
+=item load_ini($spec), parse_ini_string($text, $path, $section)
+
+=item set($key, $value, $source)
+
+=item get($key) - the last value; get_all($key) - every value in order; is_set($key)
+
+=item name - the first config file's name without extension (undef without one)
+
+=item file - the first config file's path
+
+=item pairs - every option set, in order, as C<[name, value]>
+
+=item options - the known option names; aliases
+
+=back
+
+=cut

@@ -1,0 +1,248 @@
+package Vassal::ForkServer;
+use strict;
+use warnings;
+use Errno qw(EINTR ECONNABORTED EAGAIN);
+use POSIX ();
+use Socket qw(SOCK_STREAM SOMAXCONN);
+use IO::Socket::UNIX;
+use Time::HiRes ();
+use Vassal::XS ();
+use Vassal::Packet ();
+use Vassal::Log qw(vlog);
+
+our $VERSION = '0.01';
+
+sub new {
+    my ($class, %args) = @_;
+    my $self = bless {
+        timeout => 5,          # seconds to read one request
+        %args,
+    }, $class;
+    die "Vassal::ForkServer needs path\n" unless defined $self->{path};
+    die "Vassal::ForkServer needs on_adopt\n" unless $self->{on_adopt};
+    return $self;
+}
+
+sub path { $_[0]{path} }
+
+# Binds the socket, mode 0600 (a stale socket file is removed first).
+sub listen {
+    my ($self) = @_;
+    my $path = $self->{path};
+    if (-S $path) {
+        unlink $path or die "cannot remove stale fork-server socket $path: $!\n";
+    }
+    elsif (-e $path) {
+        die "fork-server path $path exists and is not a socket\n";
+    }
+    my $old = umask 077;
+    my $sock = IO::Socket::UNIX->new(Type => SOCK_STREAM, Local => $path, Listen => SOMAXCONN);
+    my $err = $!;
+    umask $old;
+    die "cannot bind fork-server socket $path: $err\n" unless $sock;
+    chmod 0600, $path;
+    $self->{sock} = $sock;
+    $self->{owner} = $$;
+    vlog("fork server listening on $path");
+    return $sock;
+}
+
+# Removes the socket file, only in the process that created it.
+sub cleanup {
+    my ($self) = @_;
+    return unless $self->{sock} && $self->{owner} && $self->{owner} == $$;
+    close delete $self->{sock};
+    unlink $self->{path};
+}
+
+sub DESTROY { $_[0]->cleanup }
+
+# Serves requests until the Emperor says anything (or goes away).
+sub run {
+    my ($self) = @_;
+    $self->listen unless $self->{sock};
+    my $emperor = $self->{emperor};
+    if ($emperor) {
+        $emperor->ready;
+        $emperor->loyal;
+    }
+    local $SIG{PIPE} = 'IGNORE';
+    my $stop;
+    local $SIG{TERM} = sub { $stop = 'SIGTERM' };
+    local $SIG{INT}  = sub { $stop = 'SIGINT' };
+    $0 = "psgi-vassal: fork-server [" . Vassal::Log->name . "]";
+
+    my $lfd = fileno $self->{sock};
+    while (!$stop) {
+        my $rin = '';
+        vec($rin, $lfd, 1) = 1;
+        vec($rin, $emperor->fd, 1) = 1 if $emperor;
+        my $n = select(my $rout = $rin, undef, undef, undef);
+        if ($n < 0) {
+            next if $! == EINTR;
+            die "select: $!\n";
+        }
+        if ($emperor && vec($rout, $emperor->fd, 1)) {
+            my $cmd = $emperor->read_command;
+            next if defined $cmd && $cmd eq '';
+            $stop = defined $cmd ? "byte $cmd from the Emperor" : 'EOF from the Emperor';
+            last;
+        }
+        if (vec($rout, $lfd, 1)) {
+            my $conn = $self->{sock}->accept;
+            if (!$conn) {
+                next if $! == EINTR || $! == ECONNABORTED || $! == EAGAIN;
+                die "accept: $!\n";
+            }
+            $self->handle($conn);
+        }
+    }
+    vlog("fork server exiting: $stop");
+    $self->cleanup;
+    return 0;
+}
+
+# Reads, checks and serves one request. Returns the adopted vassal's pid (as
+# far as the fork server knows: the reply comes from it) or undef when refused.
+sub handle {
+    my ($self, $conn) = @_;
+    my $req = eval { Vassal::XS::recv_request(fileno($conn), $self->{timeout}) };
+    if (!$req) {
+        (my $e = $@) =~ s/ at \S+ line \d+\.?\n?\z//;
+        vlog("refused request: $e");
+        return undef;
+    }
+    my @fds = @{ $req->{fds} };
+    my $refuse = sub {
+        vlog("refused request from pid ", $req->{pid} // '?', " uid ", $req->{uid} // '?', ": ", @_);
+        POSIX::close($_) for @fds;
+        return undef;
+    };
+    my @argv = eval { Vassal::Packet::check_fork_request(@$req{qw(modifier1 modifier2 body)}) };
+    if (my $e = $@) { chomp $e; return $refuse->($e) }
+    return $refuse->("no descriptor attached") unless @fds;
+    my $want = Vassal::Packet::fds_for_mask($req->{modifier2});
+    return $refuse->(sprintf "descriptor mask 0x%02x announces %d descriptor(s), %d attached",
+                     $req->{modifier2}, $want, scalar @fds)
+        unless $want == @fds;
+    my $uid = $req->{uid};
+    return $refuse->("peer uid ", $uid // 'unknown', " is neither ours ($>) nor root")
+        unless defined $uid && ($uid == $> || $uid == 0);
+
+    vlog("adopting: pid $req->{pid} uid $uid asks for [@argv] (mask ", sprintf('0x%02x', $req->{modifier2}), ")");
+    my $pid = fork;
+    if (!defined $pid) {
+        return $refuse->("fork failed: $!");
+    }
+    if ($pid) {
+        POSIX::close($_) for @fds;
+        close $conn;
+        1 while waitpid($pid, 0) < 0 && $! == EINTR;
+        vlog("first child $pid exited with status ", $? >> 8) if $?;
+        return $pid;
+    }
+    # --- the first child: never returns
+    my $ok = eval { $self->_first_child($conn, $req->{modifier2}, \@fds, \@argv); 1 };
+    vlog("adoption failed in the first child: $@") unless $ok;
+    POSIX::_exit(1);
+}
+
+sub _first_child {
+    my ($self, $conn, $mask, $fds, $argv) = @_;
+    $SIG{$_} = 'DEFAULT' for qw(TERM INT PIPE CHLD);
+    # close the fork server's own socket (without removing its file) and Emperor pipe
+    $self->{owner} = 0;
+    close $self->{sock};
+    $self->{emperor}->close if $self->{emperor};
+    delete $ENV{UWSGI_EMPEROR_FD_CONFIG};
+
+    my @fds = @$fds;
+    my $emperor_fd = shift @fds;
+    $ENV{UWSGI_EMPEROR_FD} = $emperor_fd;
+    if ($mask & Vassal::Packet::FD_CONFIG) {
+        $ENV{UWSGI_EMPEROR_FD_CONFIG} = shift @fds;
+    }
+    my $ondemand;
+    if ($mask & Vassal::Packet::FD_ONDEMAND) {
+        my $fd = shift @fds;
+        POSIX::dup2($fd, 0) // die "dup2($fd, 0): $!\n";
+        POSIX::close($fd) if $fd != 0;
+        $ondemand = 0;
+    }
+    my $first = $$;
+    my $pid = fork;
+    die "second fork failed: $!\n" unless defined $pid;
+    POSIX::_exit(0) if $pid;
+
+    # --- the grandchild: re-parented to the Emperor (a subreaper). Reply
+    # once that happened, so that the pid the Emperor reads is its child.
+    for (1 .. 2000) {
+        last if getppid() != $first;
+        Time::HiRes::sleep(0.001);
+    }
+    my $reply = Vassal::Packet::encode_fork_reply($$);
+    my $off = 0;
+    while ($off < length $reply) {
+        my $n = syswrite $conn, $reply, length($reply) - $off, $off;
+        if (!defined $n) { next if $! == EINTR; die "cannot send the pid reply: $!\n" }
+        $off += $n;
+    }
+    close $conn;
+    my $rc = $self->{on_adopt}->($argv, { ondemand_fd => $ondemand, mask => $mask });
+    POSIX::_exit($rc // 0);
+}
+
+1;
+__END__
+
+=head1 NAME
+
+Vassal::ForkServer - the fork server of a base vassal (uWSGI 2.1 protocol)
+
+=head1 SYNOPSIS
+
+  use Vassal::ForkServer;
+  use File::Temp qw(tempdir);
+
+  my $dir = tempdir(CLEANUP => 1);
+  my $fs = Vassal::ForkServer->new(
+      path     => "$dir/fork.sock",
+      emperor  => undef,                    # a Vassal::Emperor; run() stops on any byte or EOF
+      timeout  => 5,
+      on_adopt => sub { my ($argv, $info) = @_; print "vassal: @$argv\n"; return 0 },
+  );
+  $fs->listen;                              # mode 0600
+  printf "%o\n", (stat "$dir/fork.sock")[2] & 07777;   # 600
+  $fs->cleanup;                             # removes the socket file
+  # $fs->run;                               # serve requests
+
+=head1 DESCRIPTION
+
+Serves fork-server requests as PROTOCOL.md section 3 says. A request is read
+with a timeout (L<Vassal::XS/recv_request>) and refused - logged with its
+reason, its descriptors closed, the server keeps serving - when it is
+malformed, its modifier1 is not 35, it carries no descriptor, its descriptor
+count does not match its modifier2 mask, or its peer's uid is neither ours nor
+root. Otherwise the server forks; the parent closes the descriptors and reaps
+the first child. The first child closes the fork server's socket and Emperor
+pipe, sets C<UWSGI_EMPEROR_FD> (and C<UWSGI_EMPEROR_FD_CONFIG> for 0x02),
+C<dup2>s the on-demand socket (0x04) to fd 0, forks again and exits. The
+grandchild waits until it has been re-parented (so that the pid it reports is
+already the Emperor's child when the Emperor is a subreaper), replies C<{pid => $$}> on the request connection, closes it and
+calls C<< on_adopt->(\@argv, {ondemand_fd, mask}) >>, whose return value is its
+exit status.
+
+The server sends bytes 1 and 17 to its Emperor once listening, and exits
+(removing its socket file) on any byte or EOF from it, or on SIGTERM/SIGINT.
+
+=head1 METHODS
+
+=over 4
+
+=item new(path => $path, on_adopt => $cb, emperor => $emperor, timeout => $seconds)
+
+=item listen, run, handle($conn), cleanup, path
+
+=back
+
+=cut

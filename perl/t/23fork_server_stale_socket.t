@@ -1,0 +1,44 @@
+# A stale socket file is replaced; a base without an Emperor runs until
+# SIGTERM and removes its socket; a path that is not a socket is an error.
+use strict;
+use warnings;
+use Test::More;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use VassalTest;
+use IO::Socket::UNIX;
+use Socket qw(SOCK_STREAM);
+
+my $dir = tempdir();
+my $path = "$dir/fork.sock";
+{
+    my $stale = IO::Socket::UNIX->new(Type => SOCK_STREAM, Local => $path, Listen => 1) or die $!;
+    close $stale;    # the file stays
+}
+ok -S $path, 'a stale socket file';
+
+my $hello = repo_root() . '/integration/apps/hello.psgi';
+my $log = "$dir/log";
+my $pid = spawn_vassal(args => ['--early-psgi', $hello, '--fork-server', $path], stderr => $log);
+ok wait_for_log($log, qr/fork server listening on \Q$path\E/, 10), 'listening without an Emperor';
+like slurp($log), qr/^\[psgi-vassal pid $pid\] loaded early-psgi/m, 'named psgi-vassal without a config file';
+ok +IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $path), 'the stale socket was replaced';
+is +(stat $path)[2] & 07777, 0600, 'mode 0600';
+
+kill 'TERM', $pid;
+waitpid $pid, 0;
+is $?, 0, 'exits 0 on SIGTERM';
+ok !-e $path, 'removed its socket';
+
+write_file($path, "not a socket\n");
+$pid = spawn_vassal(args => ['--early-psgi', $hello, '--fork-server', $path], stderr => $log);
+waitpid $pid, 0;
+isnt $?, 0, 'a path that is a regular file is refused';
+like slurp($log), qr/fork-server path \Q$path\E exists and is not a socket/, 'with a clear error';
+
+$pid = spawn_vassal(args => ['--fork-server', "$dir/x.sock"], stderr => $log);
+waitpid $pid, 0;
+isnt $?, 0, 'a fork server without an app is refused';
+like slurp($log), qr/fork-server needs an app to preload/, 'with a clear error';
+
+done_testing;

@@ -1,0 +1,30 @@
+# plackup -s Vassal runs the app on Vassal::Server with plackup's options.
+use strict;
+use warnings;
+use Test::More;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use VassalTest;
+use Cwd ();
+
+my ($plackup) = grep { -x } map { "$_/plackup" } split /:/, $ENV{PATH};
+plan skip_all => 'no plackup in PATH' unless $plackup;
+
+my $dir = tempdir();
+my $port = empty_port();
+my $log = "$dir/log";
+my @inc = map { ('-I', Cwd::abs_path($_)) } grep { -d } "$FindBin::Bin/../blib/lib", "$FindBin::Bin/../blib/arch";
+my $pid = spawn_vassal(cmd => [$^X, @inc, $plackup, '-s', 'Vassal', '-E', 'deployment',
+                               '--listen', "127.0.0.1:$port", '--workers', 3, test_app('test.psgi')],
+                       stderr => $log);
+ok wait_port({port => $port, max_wait => 15}), 'plackup -s Vassal listens on --listen' or diag slurp($log);
+my $res = http_get($port, '/env');
+is $res->{status}, 200, 'serves';
+like $res->{content}, qr/^SERVER_PORT=$port$/m, 'SERVER_PORT';
+like $res->{content}, qr/^psgi\.multiprocess=1$/m, 'multiprocess';
+is scalar(children_of($pid)), 3, '--workers 3';
+my @w = children_of($pid);
+kill 'TERM', $pid;
+ok wait_gone(10, $pid, @w), 'stops on SIGTERM';
+
+done_testing;

@@ -1,0 +1,338 @@
+package VassalTest;
+# Helpers for the Vassal tests: spawn psgi-vassal under a fake Emperor, read
+# Emperor bytes, talk raw HTTP, and clean every process up even on failure.
+use strict;
+use warnings;
+use Exporter 'import';
+use Cwd ();
+use File::Spec;
+use File::Temp ();
+use FindBin;
+use IO::Socket::INET;
+use POSIX qw(WNOHANG);
+use Socket qw(AF_UNIX SOCK_STREAM PF_UNSPEC);
+use Time::HiRes qw(sleep time);
+use Net::EmptyPort qw(empty_port wait_port);
+use Test::More ();
+
+our @EXPORT = qw(
+    repo_root vectors_dir psgi_vassal tempdir write_file slurp
+    emperor_pair spawn_vassal read_bytes expect_bytes no_byte_within
+    http_raw http_get empty_port wait_port wait_for_log
+    children_of process_alive wait_gone reap_all test_app
+    fork_request parent_of start_base
+    http_connect http_roundtrip read_response
+);
+
+my $T = File::Spec->rel2abs($FindBin::Bin);
+
+sub repo_root   { Cwd::abs_path("$T/../..") }
+sub vectors_dir { $ENV{VASSAL_SHARED_VECTORS} // Cwd::abs_path("$T/../../../shared/vectors") // "$T/../../../shared/vectors" }
+sub psgi_vassal { Cwd::abs_path("$T/../bin/psgi-vassal") }
+sub test_app    { Cwd::abs_path("$T/apps/$_[0]") }
+sub tempdir     { File::Temp::tempdir('vassal-test-XXXXXX', TMPDIR => 1, CLEANUP => 1) }
+
+sub write_file {
+    my ($path, $content) = @_;
+    open my $fh, '>', $path or die "$path: $!";
+    print $fh $content;
+    close $fh;
+    return $path;
+}
+
+sub slurp {
+    my ($path) = @_;
+    open my $fh, '<', $path or return '';
+    local $/;
+    return scalar <$fh>;
+}
+
+# Returns ($emperor_end, $vassal_end) of a fresh Emperor pipe.
+sub emperor_pair {
+    socketpair(my $e, my $v, AF_UNIX, SOCK_STREAM, PF_UNSPEC) or die "socketpair: $!";
+    return ($e, $v);
+}
+
+my @SPAWNED;    # process group ids to kill at the end
+my $OWNER = $$;
+
+# a failing test must still reach END (which kills what it started)
+$SIG{PIPE} = 'IGNORE';
+$SIG{$_} = sub { die "killed by SIG$_[0]\n" } for qw(INT TERM HUP);
+
+# spawn_vassal(args => [...], emperor => $vassal_end, stderr => $file, env => {})
+# runs bin/psgi-vassal in its own process group and returns its pid.
+sub spawn_vassal {
+    my (%a) = @_;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        setpgrp(0, 0);
+        $SIG{$_} = 'DEFAULT' for qw(PIPE INT TERM HUP);
+        if (my $v = $a{emperor}) {
+            my $flags = fcntl($v, POSIX::F_GETFD(), 0);
+            fcntl($v, POSIX::F_SETFD(), $flags & ~POSIX::FD_CLOEXEC());
+            $ENV{UWSGI_EMPEROR_FD} = fileno $v;
+        }
+        else {
+            delete $ENV{UWSGI_EMPEROR_FD};
+        }
+        delete $ENV{UWSGI_EMPEROR_FD_CONFIG};
+        %ENV = (%ENV, %{ $a{env} || {} });
+        if ($a{stderr}) {
+            open STDERR, '>>', $a{stderr} or POSIX::_exit(127);
+        }
+        open STDIN, '<', '/dev/null';
+        my @cmd = $a{cmd} ? @{ $a{cmd} } : ($^X, psgi_vassal(), @{ $a{args} || [] });
+        { no warnings 'exec'; exec @cmd; }
+        POSIX::_exit(127);
+    }
+    push @SPAWNED, $pid;
+    return $pid;
+}
+
+END {
+    local $?;
+    if ($$ == $OWNER) {
+        for my $pgid (@SPAWNED) {
+            kill 'KILL', -$pgid;
+        }
+        # adopted vassals may have left the group's parent: kill our descendants too
+        for my $child (children_of($$)) {
+            kill 'KILL', $_ for children_of($child), $child;
+        }
+        reap_all(2) if @SPAWNED;
+    }
+}
+
+# Reads up to $count bytes (as numbers) within $timeout seconds; stops early on EOF.
+sub read_bytes {
+    my ($fh, $count, $timeout) = @_;
+    my @got;
+    my $deadline = time + $timeout;
+    while (@got < $count) {
+        my $left = $deadline - time;
+        last if $left <= 0;
+        my $rin = '';
+        vec($rin, fileno $fh, 1) = 1;
+        my $n = select(my $rout = $rin, undef, undef, $left);
+        next if $n < 0;
+        last if $n == 0;
+        my $r = sysread $fh, my $buf, $count - @got;
+        last unless $r;
+        push @got, map ord, split //, $buf;
+    }
+    return @got;
+}
+
+sub expect_bytes {
+    my ($fh, $want, $timeout, $name) = @_;
+    my @got = read_bytes($fh, scalar @$want, $timeout);
+    Test::More::is_deeply(\@got, $want, $name)
+        or Test::More::diag("got bytes [@got], expected [@$want]");
+    return @got;
+}
+
+sub no_byte_within {
+    my ($fh, $secs) = @_;
+    my $rin = '';
+    vec($rin, fileno $fh, 1) = 1;
+    my $n = select(my $rout = $rin, undef, undef, $secs);
+    return $n == 0;
+}
+
+# Sends raw bytes to 127.0.0.1:$port, reads until EOF (or $timeout); returns the response text.
+sub http_raw {
+    my ($port, $request, %opt) = @_;
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Timeout => 5)
+        or die "connect 127.0.0.1:$port: $!";
+    syswrite $sock, $request;
+    shutdown($sock, 1) if $opt{shutdown};
+    my $out = '';
+    my $deadline = time + ($opt{timeout} // 5);
+    while (time < $deadline) {
+        my $rin = '';
+        vec($rin, fileno $sock, 1) = 1;
+        my $n = select(my $rout = $rin, undef, undef, $deadline - time);
+        last if $n <= 0;
+        my $r = sysread $sock, $out, 65536, length $out;
+        last unless $r;
+        last if $opt{until} && $out =~ $opt{until};
+    }
+    return $out;
+}
+
+sub http_connect {
+    my ($port) = @_;
+    return IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Timeout => 5)
+        || die "connect 127.0.0.1:$port: $!";
+}
+
+my %PENDING;    # bytes read past a response (pipelining), by socket
+
+# Reads one response from $sock: returns {status, headers => {lc name => value},
+# body, raw_body, closed}. $head_only for a response to HEAD.
+sub read_response {
+    my ($sock, $head_only, $timeout) = @_;
+    my $buf = delete $PENDING{"$sock"} // '';
+    my $deadline = time + ($timeout // 10);
+    my $fill = sub {
+        my $rin = '';
+        vec($rin, fileno $sock, 1) = 1;
+        my $left = $deadline - time;
+        return 0 if $left <= 0;
+        return 0 unless select(my $rout = $rin, undef, undef, $left) > 0;
+        return sysread($sock, $buf, 65536, length $buf) || 0;
+    };
+    until ($buf =~ /\r\n\r\n/) { $fill->() or return undef }
+    $buf =~ s/\A(.*?)\r\n\r\n//s;
+    my ($line, @h) = split /\r\n/, $1;
+    my ($status) = $line =~ m{\AHTTP/1\.[01] ([0-9]{3})} or return undef;
+    my %h;
+    for (@h) { my ($k, $v) = /\A([^:]+):\s*(.*)\z/; $h{lc $k} = $v }
+    my $res = { status => $status, status_line => $line, headers => \%h };
+    if ($head_only || $status =~ /\A(?:1..|204|304)\z/) {
+        $res->{body} = ''; $res->{extra} = $buf;
+        $PENDING{"$sock"} = $buf if length $buf;
+        return $res;
+    }
+    if (($h{'transfer-encoding'} // '') =~ /chunked/i) {
+        my $body = '';
+        my $raw = '';
+        while (1) {
+            until ($buf =~ /\A[0-9a-fA-F]+\r\n/) { $fill->() or return undef }
+            my ($hex) = $buf =~ /\A([0-9a-fA-F]+)\r\n/;
+            my $size = hex $hex;
+            until (length $buf >= length($hex) + 2 + $size + 2) { $fill->() or return undef }
+            $raw .= substr($buf, 0, length($hex) + 2 + $size + 2);
+            $buf =~ s/\A[0-9a-fA-F]+\r\n//;
+            $body .= substr($buf, 0, $size, '');
+            substr($buf, 0, 2, '');
+            last if $size == 0;
+        }
+        @$res{qw(body raw_body)} = ($body, $raw);
+    }
+    elsif (defined $h{'content-length'}) {
+        until (length $buf >= $h{'content-length'}) { $fill->() or return undef }
+        $res->{body} = substr($buf, 0, $h{'content-length'}, '');
+    }
+    else {
+        1 while $fill->();
+        $res->{body} = $buf; $buf = '';
+        $res->{closed} = 1;
+    }
+    $res->{extra} = $buf;
+    $PENDING{"$sock"} = $buf if length $buf;
+    return $res;
+}
+
+sub http_roundtrip {
+    my ($sock, $request, $head_only) = @_;
+    syswrite $sock, $request;
+    return read_response($sock, $head_only);
+}
+
+sub http_get {
+    my ($port, $path) = @_;
+    require HTTP::Tiny;
+    return HTTP::Tiny->new(timeout => 5)->get("http://127.0.0.1:$port$path");
+}
+
+sub wait_for_log {
+    my ($file, $re, $timeout) = @_;
+    my $deadline = time + ($timeout // 5);
+    while (time < $deadline) {
+        return 1 if slurp($file) =~ $re;
+        sleep 0.05;
+    }
+    return slurp($file) =~ $re;
+}
+
+# Plays the Emperor: connects to the fork server at $path and sends one
+# request with @$fds attached. Returns (pid, undef) from the reply, or
+# (undef, reason) when the server closed the connection without replying.
+sub fork_request {
+    my ($path, $mask, $argv, $fds, %opt) = @_;
+    require IO::Socket::UNIX;
+    require Vassal::XS;
+    require Vassal::Packet;
+    my $conn = IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $path)
+        or die "connect $path: $!";
+    my $bytes = $opt{raw} // Vassal::Packet::encode_fork_request($mask, @$argv);
+    if (@$fds) { Vassal::XS::send_fds(fileno $conn, $bytes, $fds) }
+    else       { syswrite $conn, $bytes }
+    shutdown($conn, 1) if $opt{shutdown};
+    my $reply = eval { Vassal::XS::recv_request(fileno $conn, $opt{timeout} // 10) };
+    return (undef, $@) unless $reply;
+    my %d = Vassal::Packet::decode_dict($reply->{body});
+    return ($d{pid}, $reply->{modifier1} == 35 ? undef : "modifier1 $reply->{modifier1}");
+}
+
+sub parent_of {
+    my ($pid) = @_;
+    my ($ppid) = slurp("/proc/$pid/stat") =~ /\)\s+\S+\s+([0-9]+)/;
+    return $ppid;
+}
+
+# Starts a fork-server base vassal preloading integration/apps/hello.psgi.
+# Returns ($pid, $emperor_end, $socket_path, $log_path, $dir).
+sub start_base {
+    my (%opt) = @_;
+    my $hello = repo_root() . '/integration/apps/hello.psgi';
+    Test::More::plan(skip_all => "no $hello (not in the repository checkout)") unless -e $hello;
+    my $dir = $opt{dir} // tempdir();
+    my $ini = write_file("$dir/base.ini", "[uwsgi]\nearly-psgi = " . repo_root() . "/integration/apps/hello.psgi\n"
+        . "fork-server = %dfork.sock\nmaster = true\n");
+    my ($e, $v) = emperor_pair();
+    my $log = "$dir/base.log";
+    my $pid = spawn_vassal(args => ['--ini', $ini], emperor => $v, stderr => $log);
+    close $v;
+    return ($pid, $e, "$dir/fork.sock", $log, $dir);
+}
+
+# Pids whose parent is $pid (from /proc).
+sub children_of {
+    my ($pid) = @_;
+    my @kids;
+    opendir my $dh, '/proc' or return;
+    for my $p (grep /\A[0-9]+\z/, readdir $dh) {
+        my $stat = slurp("/proc/$p/stat") or next;
+        my ($ppid) = $stat =~ /\)\s+\S+\s+([0-9]+)/ or next;
+        push @kids, $p if $ppid == $pid;
+    }
+    return @kids;
+}
+
+# Alive and not a zombie.
+sub process_alive {
+    my ($pid) = @_;
+    return 0 unless kill 0, $pid;
+    my $stat = slurp("/proc/$pid/stat");
+    return 0 if $stat =~ /\)\s+Z/ || $stat eq '';
+    return 1;
+}
+
+sub reap_all {
+    my ($timeout) = @_;
+    my $deadline = time + ($timeout // 0);
+    while (1) {
+        my $pid = waitpid(-1, WNOHANG);
+        next if $pid > 0;
+        last if $pid < 0 || time >= $deadline;
+        sleep 0.05;
+    }
+}
+
+# Waits until none of @pids is alive (reaping our children). Returns true if so.
+sub wait_gone {
+    my ($timeout, @pids) = @_;
+    my $deadline = time + $timeout;
+    while (1) {
+        1 while waitpid(-1, WNOHANG) > 0;
+        my @alive = grep { process_alive($_) } @pids;
+        return 1 unless @alive;
+        return 0 if time >= $deadline;
+        sleep 0.05;
+    }
+}
+
+1;

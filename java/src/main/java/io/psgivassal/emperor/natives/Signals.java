@@ -1,0 +1,42 @@
+package io.psgivassal.emperor.natives;
+
+/** Sending signals, by pid or (race-free) by pidfd. */
+public final class Signals {
+  public static final int SIGHUP = 1;
+  public static final int SIGINT = 2;
+  public static final int SIGQUIT = 3;
+  public static final int SIGKILL = 9;
+  public static final int SIGTERM = 15;
+
+  private static final long SYS_PIDFD_SEND_SIGNAL = 424;
+  private static final String[] NAMES = {
+    null, "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE",
+    "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT",
+    "SIGCHLD", "SIGCONT", "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU",
+    "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS"
+  };
+
+  private Signals() {}
+
+  /**
+   * kill(2). Only safe on a pid that cannot have been recycled, i.e. an unreaped child of ours;
+   * prefer {@link #pidfdSendSignal} otherwise.
+   */
+  public static void kill(int pid, int sig) {
+    if (LibC.INSTANCE.kill(pid, sig) != 0) {
+      throw NativeException.last("kill");
+    }
+  }
+
+  // syscall(2) is variadic and reads every argument as a long: pass longs, not ints.
+  /** pidfd_send_signal(2): cannot hit a recycled pid, because the pidfd pins the process. */
+  public static void pidfdSendSignal(int pidfd, int sig) {
+    if (LibC.INSTANCE.syscall(SYS_PIDFD_SEND_SIGNAL, (long) pidfd, (long) sig, 0L, 0L) != 0) {
+      throw NativeException.last("pidfd_send_signal");
+    }
+  }
+
+  public static String name(int sig) {
+    return sig > 0 && sig < NAMES.length ? NAMES[sig] : "signal " + sig;
+  }
+}

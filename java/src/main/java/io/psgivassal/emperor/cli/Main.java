@@ -50,11 +50,18 @@ public final class Main {
     return serve(emperor);
   }
 
-  /** Runs until the service ends; SIGTERM/SIGINT run the hook, which stops the vassals first. */
+  /**
+   * Runs until the service ends. SIGTERM/SIGINT stop it and the CLI exits 0, as uWSGI's Emperor
+   * does; the shutdown hook still covers any other way the JVM is told to exit.
+   */
   private static int serve(Emperor emperor) {
     Logger log = LoggerFactory.getLogger(Main.class);
+    onStopSignals(name -> {
+      log.info("SIG{} received: stopping the Emperor", name);
+      emperor.stopAsync();
+    });
     Thread hook = new Thread(() -> {
-      log.info("signal received: stopping the Emperor");
+      log.info("JVM exiting: stopping the Emperor");
       emperor.stopAsync().awaitTerminated();
     }, "emperor-shutdown");
     Runtime.getRuntime().addShutdownHook(hook);
@@ -73,4 +80,15 @@ public final class Main {
     }
   }
 
+
+  /**
+   * The JVM's default for SIGTERM/SIGINT is to run shutdown hooks and exit 143/130, which process
+   * supervisors read as a failure; handling the signals lets an orderly stop end with status 0.
+   */
+  @SuppressWarnings("sunapi")
+  private static void onStopSignals(java.util.function.Consumer<String> stop) {
+    for (String name : new String[] {"TERM", "INT"}) {
+      sun.misc.Signal.handle(new sun.misc.Signal(name), sig -> stop.accept(sig.getName()));
+    }
+  }
 }

@@ -49,7 +49,7 @@ test-perl:
 
 # Unit tests (surefire) and integration tests against the Perl side (failsafe).
 test-java:
-	$(MVN) verify
+	mvn -B --no-transfer-progress verify
 
 # Cross-language tests: the Emperor CLI driving real psgi-vassal processes.
 test-cross:

@@ -13,23 +13,30 @@ DEB_PACKAGES := \
 	libplack-perl libhttp-parser-xs-perl libtest-tcp-perl \
 	libplack-middleware-session-perl libdancer2-perl libmojolicious-perl libcatalyst-perl \
 	libmoose-perl libdatetime-perl libtemplate-perl \
-	libstream-buffered-perl libhttp-message-perl libhttp-date-perl
+	libstream-buffered-perl libhttp-message-perl libhttp-date-perl \
+	nginx-light
 
 .PHONY: all deps build build-perl build-java test test-perl test-java test-cross \
         demo install clean
 
 all: build
 
+# $(call apt_install,PACKAGES): apt-get installs those not installed yet
+# (as root directly, else through sudo); silent when nothing is missing.
+define apt_install
+@missing=$$(for p in $(1); do \
+    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+  done); \
+if [ -n "$$missing" ]; then \
+  echo "installing Debian packages:" $$missing; \
+  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+  $$sudo apt-get update -qq && \
+  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+fi
+endef
+
 deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do \
-	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
-	  done); \
-	if [ -n "$$missing" ]; then \
-	  echo "deps: installing" $$missing; \
-	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
-	  $$sudo apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+	$(call apt_install,$(DEB_PACKAGES))
 
 build: deps build-perl build-java
 
@@ -59,9 +66,28 @@ demo: build
 	integration/demo/run
 
 install: build
+
+# $(call apt_install,PACKAGES): apt-get installs those not install: build
 	$(MAKE) -C perl install
 	$(MVN) -DskipTests install
 
 clean:
 	-$(MVN) clean
 	-[ -f perl/Makefile ] && $(MAKE) -C perl realclean
+
+# ---------------------------------------------------------------------------
+# Benchmarks (issue 6): integration/bench/run. `bench` regenerates
+# integration/bench/REPORT.md and its plots; `bench-quick` (< 3 min) writes its
+# report under integration/bench/out/quick/.
+BENCH_DEB_PACKAGES := wrk starman uwsgi-core uwsgi-plugin-psgi gnuplot-nox
+
+.PHONY: bench bench-quick bench-deps
+
+bench-deps:
+	$(call apt_install,$(BENCH_DEB_PACKAGES))
+
+bench: build bench-deps
+	integration/bench/run
+
+bench-quick: build bench-deps
+	integration/bench/run --quick

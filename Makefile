@@ -66,8 +66,6 @@ demo: build
 	integration/demo/run
 
 install: build
-
-# $(call apt_install,PACKAGES): apt-get installs those not install: build
 	$(MAKE) -C perl install
 	$(MVN) -DskipTests install
 

@@ -3,28 +3,75 @@ package io.psgivassal.emperor.cli;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
-/** The uWSGI-style flags the CLI understands, parsed strictly. */
+/** The uWSGI-style flags the CLI understands, parsed strictly: an unknown or malformed flag is an error. */
 record CommandLine(
-    Optional<Path> emperorDir,
+    List<String> emperor,
     Optional<Path> forkServerSocket,
     List<String> forkBases,
     Optional<String> binaryPath,
+    Optional<String> stats,
+    Duration throttle,
+    Duration maxThrottle,
+    Duration heartbeat,
     Duration reloadMercy,
+    boolean gracefulShutdown,
+    Optional<String> onDemandExtension,
+    Optional<Path> onDemandDirectory,
+    Optional<String> forkServerAttr,
+    List<String> collectAttrs,
+    Optional<String> startHook,
+    Optional<String> stopHook,
+    Duration hookTimeout,
+    Duration rescanInterval,
     boolean help) {
 
   static final Duration DEFAULT_RELOAD_MERCY = Duration.ofSeconds(30);
 
-  static final String USAGE = String.join("\n",
-      "usage: emperor --emperor DIR [options]",
-      "  --emperor DIR                   directory of vassal *.ini files (read once at start)",
-      "  --emperor-use-fork-server SOCK  adopt vassals through the fork server listening on SOCK",
-      "  --vassal-fork-base NAME         spawn this ini directly (it runs the fork server); repeatable",
-      "  --binary-path PATH              the vassal program (default: psgi-vassal from PATH)",
-      "  --reload-mercy SECONDS          how long stopping vassals may take before SIGKILL (default 30)",
-      "  --help                          this text");
+  /** How a flag's value is read. */
+  private enum Kind { TEXT, MILLIS, SECONDS, SWITCH }
+
+  private record Flag(String name, Kind kind, String arg, String help, List<String> aliases) {}
+
+  private static final List<Flag> FLAGS = List.of(
+      new Flag("--emperor", Kind.TEXT, "DIR|GLOB",
+          "vassal configs: every *.ini/.xml/.yml/.yaml/.js/.json in DIR, or the files matching GLOB (e.g. 'dir/*.ini'); repeatable", List.of()),
+      new Flag("--emperor-use-fork-server", Kind.TEXT, "SOCKET", "adopt vassals from the fork server listening on SOCKET", List.of()),
+      new Flag("--vassal-fork-base", Kind.TEXT, "NAME", "spawn this vassal (a config file name) with posix_spawn instead; it runs the fork server; repeatable", List.of()),
+      new Flag("--binary-path", Kind.TEXT, "PATH", "the vassal program (default: psgi-vassal from PATH)", List.of()),
+      new Flag("--emperor-stats", Kind.TEXT, "ADDR", "serve the Emperor stats JSON on ADDR: host:port (TCP) or a UNIX socket path", List.of("--emperor-stats-server")),
+      new Flag("--emperor-throttle", Kind.MILLIS, "MS", "blacklist throttle step for vassals that die before they are loyal (default 1000)", List.of()),
+      new Flag("--emperor-max-throttle", Kind.MILLIS, "MS", "largest blacklist throttle (default 180000)", List.of()),
+      new Flag("--emperor-heartbeat", Kind.SECONDS, "SECONDS", "kill and respawn a vassal silent this long after its first heartbeat (default 30, 0: never)", List.of("--emperor-required-heartbeat")),
+      new Flag("--reload-mercy", Kind.SECONDS, "SECONDS", "how long a stopping vassal may take before SIGKILL (default 30)", List.of()),
+      new Flag("--emperor-graceful-shutdown", Kind.SWITCH, "", "stop vassals with byte 2 (finish in-flight requests) instead of 0", List.of()),
+      new Flag("--emperor-on-demand-extension", Kind.TEXT, "EXT", "on-demand vassals: the file CONFIG+EXT (e.g. app.ini.socket for EXT .socket) holds the socket address", List.of("--emperor-on-demand-ext")),
+      new Flag("--emperor-on-demand-directory", Kind.TEXT, "DIR", "on-demand vassals: the socket is DIR/NAME.socket (NAME: config name without extension)", List.of("--emperor-on-demand-dir")),
+      new Flag("--emperor-fork-server-attr", Kind.TEXT, "NAME", "a vassal whose config has NAME = SOCKET in its [emperor] section is adopted from that fork server", List.of()),
+      new Flag("--emperor-collect-attr", Kind.TEXT, "NAME", "collect this [emperor] key as a vassal attribute (shown in stats); repeatable", List.of("--emperor-collect-attribute")),
+      new Flag("--vassals-start-hook", Kind.TEXT, "CMD", "run CMD NAME before each vassal starts (UWSGI_VASSAL_CONFIG, UWSGI_VASSAL_PID set)", List.of()),
+      new Flag("--vassals-stop-hook", Kind.TEXT, "CMD", "run CMD NAME after each vassal dies (UWSGI_VASSAL_CONFIG, UWSGI_VASSAL_PID set)", List.of()),
+      new Flag("--vassals-hook-timeout", Kind.SECONDS, "SECONDS", "kill a hook that runs longer (default 60)", List.of()),
+      new Flag("--emperor-freq", Kind.SECONDS, "SECONDS", "rescan the monitored directories this often, besides file-system notifications (default 3)", List.of()));
+
+  static final String USAGE = usage();
+
+  private static String usage() {
+    StringBuilder b = new StringBuilder("usage: emperor --emperor DIR|GLOB [options]\n");
+    for (Flag f : FLAGS) {
+      String left = "  " + f.name() + (f.arg().isEmpty() ? "" : " " + f.arg());
+      b.append(String.format("%-44s %s%n", left, f.help()));
+      for (String a : f.aliases()) {
+        b.append(String.format("%-44s %s%n", "  " + a + (f.arg().isEmpty() ? "" : " " + f.arg()), "same as " + f.name()));
+      }
+    }
+    b.append(String.format("%-44s %s", "  --help", "this text"));
+    return b.toString();
+  }
 
   /** A flag that is unknown, lacks its value, or has a malformed one. */
   static final class UsageException extends Exception {
@@ -33,12 +80,17 @@ record CommandLine(
     }
   }
 
+  private static Flag find(String name) {
+    for (Flag f : FLAGS) {
+      if (f.name().equals(name) || f.aliases().contains(name)) {
+        return f;
+      }
+    }
+    return null;
+  }
+
   static CommandLine parse(String[] args) throws UsageException {
-    Path dir = null;
-    Path socket = null;
-    List<String> bases = new ArrayList<>();
-    String binary = null;
-    Duration mercy = DEFAULT_RELOAD_MERCY;
+    Map<String, List<String>> values = new LinkedHashMap<>();
     boolean help = false;
     for (int i = 0; i < args.length; i++) {
       String flag = args[i];
@@ -52,9 +104,17 @@ record CommandLine(
         help = true;
         continue;
       }
-      if (!List.of("--emperor", "--emperor-use-fork-server", "--vassal-fork-base", "--binary-path", "--reload-mercy")
-          .contains(flag)) {
+      Flag f = find(flag);
+      if (f == null) {
         throw new UsageException("unknown option " + args[i]);
+      }
+      if (f.kind() == Kind.SWITCH) {
+        if (value != null && !value.matches("(?i)1|0|true|false|yes|no|on|off")) {
+          throw new UsageException("option " + flag + " takes no value (or true/false), got '" + value + "'");
+        }
+        values.computeIfAbsent(f.name(), k -> new ArrayList<>())
+            .add(value == null || value.matches("(?i)1|true|yes|on") ? "true" : "false");
+        continue;
       }
       if (value == null) {
         if (i + 1 >= args.length) {
@@ -65,31 +125,59 @@ record CommandLine(
       if (value.isEmpty()) {
         throw new UsageException("option " + flag + " requires a non-empty value");
       }
-      switch (flag) {
-        case "--emperor" -> dir = Path.of(value);
-        case "--emperor-use-fork-server" -> socket = Path.of(value);
-        case "--vassal-fork-base" -> bases.add(value);
-        case "--binary-path" -> binary = value;
-        case "--reload-mercy" -> mercy = seconds(flag, value);
-        default -> throw new AssertionError(flag);
+      switch (f.kind()) {
+        case MILLIS -> number(flag, value, "milliseconds");
+        case SECONDS -> number(flag, value, "seconds");
+        default -> { }
       }
+      values.computeIfAbsent(f.name(), k -> new ArrayList<>()).add(value);
     }
-    if (!help && dir == null) {
+    if (!help && !values.containsKey("--emperor")) {
       throw new UsageException("missing required option --emperor DIR");
     }
-    return new CommandLine(Optional.ofNullable(dir), Optional.ofNullable(socket), List.copyOf(bases),
-        Optional.ofNullable(binary), mercy, help);
+    return new CommandLine(
+        all(values, "--emperor"),
+        last(values, "--emperor-use-fork-server").map(Path::of),
+        all(values, "--vassal-fork-base"),
+        last(values, "--binary-path"),
+        last(values, "--emperor-stats"),
+        last(values, "--emperor-throttle").map(v -> Duration.ofMillis(Long.parseLong(v))).orElse(Duration.ofMillis(1000)),
+        last(values, "--emperor-max-throttle").map(v -> Duration.ofMillis(Long.parseLong(v))).orElse(Duration.ofMinutes(3)),
+        seconds(values, "--emperor-heartbeat", 30),
+        seconds(values, "--reload-mercy", DEFAULT_RELOAD_MERCY.toSeconds()),
+        last(values, "--emperor-graceful-shutdown").map(Boolean::parseBoolean).orElse(false),
+        last(values, "--emperor-on-demand-extension"),
+        last(values, "--emperor-on-demand-directory").map(Path::of),
+        last(values, "--emperor-fork-server-attr"),
+        all(values, "--emperor-collect-attr"),
+        last(values, "--vassals-start-hook"),
+        last(values, "--vassals-stop-hook"),
+        seconds(values, "--vassals-hook-timeout", 60),
+        seconds(values, "--emperor-freq", 3),
+        help);
   }
 
-  private static Duration seconds(String flag, String value) throws UsageException {
+  private static List<String> all(Map<String, List<String>> values, String flag) {
+    return List.copyOf(values.getOrDefault(flag, List.of()));
+  }
+
+  private static Optional<String> last(Map<String, List<String>> values, String flag) {
+    List<String> v = values.get(flag);
+    return v == null ? Optional.empty() : Optional.of(v.get(v.size() - 1));
+  }
+
+  private static Duration seconds(Map<String, List<String>> values, String flag, long dflt) {
+    return Duration.ofSeconds(last(values, flag).map(Long::parseLong).orElse(dflt));
+  }
+
+  private static void number(String flag, String value, String unit) throws UsageException {
     try {
-      long s = Long.parseLong(value);
-      if (s < 0) {
+      long n = Long.parseLong(value);
+      if (n < 0) {
         throw new NumberFormatException();
       }
-      return Duration.ofSeconds(s);
     } catch (NumberFormatException e) {
-      throw new UsageException("option " + flag + " expects a number of seconds, got '" + value + "'");
+      throw new UsageException("option " + flag + " expects a number of " + unit + ", got '" + value + "'");
     }
   }
 }

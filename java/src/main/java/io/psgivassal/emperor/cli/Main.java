@@ -1,12 +1,13 @@
 package io.psgivassal.emperor.cli;
 
 import io.psgivassal.emperor.core.Emperor;
+import io.psgivassal.emperor.monitor.DirectoryMonitor;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** {@code java -jar emperor.jar --emperor DIR ...}: runs an Emperor until SIGTERM/SIGINT. */
+/** {@code java -jar emperor.jar --emperor DIR|GLOB ...}: runs an Emperor until SIGTERM/SIGINT, then exits 0. */
 public final class Main {
   static final int EXIT_OK = 0;
   static final int EXIT_FAILED = 1;
@@ -30,31 +31,68 @@ public final class Main {
       out.println(CommandLine.USAGE);
       return EXIT_OK;
     }
-    if (!Files.isDirectory(cl.emperorDir().orElseThrow())) {
-      err.println("emperor: --emperor " + cl.emperorDir().get() + " is not a directory");
-      return EXIT_USAGE;
-    }
     Emperor emperor;
     try {
-      Emperor.Builder b = Emperor.builder()
-          .vassalDirectory(cl.emperorDir().get())
-          .binaryPath(cl.binaryPath().orElse("psgi-vassal"))
-          .forkBases(cl.forkBases())
-          .reloadMercy(cl.reloadMercy());
-      cl.forkServerSocket().ifPresent(b::forkServerSocket);
-      emperor = b.build();
+      emperor = build(cl);
     } catch (IllegalArgumentException | IllegalStateException e) {
       err.println("emperor: " + e.getMessage());
       return EXIT_USAGE;
     }
-    return serve(emperor);
+    return serve(emperor, err);
+  }
+
+  /** @throws IllegalArgumentException naming the flag whose value cannot work */
+  static Emperor build(CommandLine cl) {
+    Emperor.Builder b = Emperor.builder()
+        .binaryPath(cl.binaryPath().orElse("psgi-vassal"))
+        .forkBases(cl.forkBases())
+        .reloadMercy(cl.reloadMercy())
+        .gracefulShutdown(cl.gracefulShutdown())
+        .throttle(cl.throttle())
+        .maxThrottle(cl.maxThrottle())
+        .heartbeat(cl.heartbeat())
+        .hookTimeout(cl.hookTimeout())
+        .rescanInterval(cl.rescanInterval());
+    for (String arg : cl.emperor()) {
+      try {
+        b.monitor(DirectoryMonitor.of(arg));
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("--emperor " + e.getMessage(), e);
+      }
+    }
+    cl.forkServerSocket().ifPresent(b::forkServerSocket);
+    cl.forkServerAttr().ifPresent(b::forkServerAttribute);
+    cl.collectAttrs().forEach(b::collectAttribute);
+    cl.onDemandExtension().ifPresent(b::onDemandExtension);
+    if (cl.onDemandDirectory().isPresent()) {
+      if (!Files.isDirectory(cl.onDemandDirectory().get())) {
+        throw new IllegalArgumentException("--emperor-on-demand-directory " + cl.onDemandDirectory().get() + " is not a directory");
+      }
+      b.onDemandDirectory(cl.onDemandDirectory().get());
+    }
+    cl.startHook().ifPresent(b::startHook);
+    cl.stopHook().ifPresent(b::stopHook);
+    if (cl.stats().isPresent()) {
+      try {
+        b.stats(cl.stats().get());
+        io.psgivassal.emperor.core.ListenAddress.parse(cl.stats().get());
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("--emperor-stats " + e.getMessage(), e);
+      }
+    }
+    try {
+      return b.build();
+    } catch (IllegalArgumentException e) {
+      String m = e.getMessage();
+      throw new IllegalArgumentException(m.startsWith("binary ") ? "--binary-path: " + m : m, e);
+    }
   }
 
   /**
    * Runs until the service ends. SIGTERM/SIGINT stop it and the CLI exits 0, as uWSGI's Emperor
    * does; the shutdown hook still covers any other way the JVM is told to exit.
    */
-  private static int serve(Emperor emperor) {
+  private static int serve(Emperor emperor, PrintStream err) {
     Logger log = LoggerFactory.getLogger(Main.class);
     onStopSignals(name -> {
       log.info("SIG{} received: stopping the Emperor", name);
@@ -69,7 +107,13 @@ public final class Main {
       emperor.startAsync().awaitTerminated();
       return EXIT_OK;
     } catch (IllegalStateException e) {
-      log.error("Emperor failed", emperor.failureCause());
+      Throwable cause = emperor.failureCause();
+      if (cause instanceof IllegalStateException || cause instanceof IllegalArgumentException) {
+        log.debug("Emperor failed", cause); // a setting that cannot work: the message says which
+      } else {
+        log.error("Emperor failed", cause);
+      }
+      err.println("emperor: " + cause.getMessage());
       return EXIT_FAILED;
     } finally {
       try {

@@ -1,22 +1,27 @@
 package io.psgivassal.emperor.core;
 
-import com.google.common.collect.ImmutableList;
 import com.google.common.util.concurrent.AbstractExecutionThreadService;
+import io.psgivassal.emperor.forkserver.ForkServerClient;
+import io.psgivassal.emperor.monitor.DirectoryMonitor;
+import io.psgivassal.emperor.monitor.Monitor;
+import io.psgivassal.emperor.monitor.MonitorContext;
+import io.psgivassal.emperor.monitor.MonitorSettings;
 import io.psgivassal.emperor.natives.FileDescriptors;
 import io.psgivassal.emperor.natives.Prctl;
 import java.io.File;
-import java.io.IOException;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.Set;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
@@ -24,27 +29,43 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A uWSGI-2.1-compatible Emperor as a Guava {@code Service}. Its one thread runs the event loop
- * that serves every vassal; stopping it stops the vassals (adopted ones first), waits up to the
- * reload mercy, kills what is left, and returns from {@code awaitTerminated()} only once no
- * vassal process of ours is left.
+ * A uWSGI-2.1-compatible Emperor as a Guava {@code Service} (usable in a {@code ServiceManager}).
+ * Its one thread runs the event loop that serves every vassal, monitor event, timer and stats
+ * client. Stopping it stops the monitors, then the vassals (adopted ones first, then the fork
+ * servers), waits up to the reload mercy, kills what is left, and returns from
+ * {@code awaitTerminated()} only once no vassal, worker or zombie of ours is left.
+ *
+ * <pre>{@code
+ * Emperor emperor = Emperor.builder()
+ *     .monitor(DirectoryMonitor.of("/etc/vassals/*.ini"))
+ *     .binaryPath("psgi-vassal")
+ *     .forkServerSocket(Path.of("/run/vassals/fork.sock"))
+ *     .forkBase("base.ini")
+ *     .build();
+ * emperor.addListener(e -> log.info("{}", e), MoreExecutors.directExecutor());
+ * emperor.startAsync().awaitRunning();
+ * }</pre>
  */
 public final class Emperor extends AbstractExecutionThreadService {
   private static final Logger log = LoggerFactory.getLogger(Emperor.class);
   private static final int MAX_EVENTS = 64;
   private static final long MAX_WAIT_MILLIS = 1000;
+  static final String VERSION = "psgi-vassal-emperor 0.1.0";
 
   private final EmperorConfig config;
+  private final List<Monitor> monitors;
   private final Listeners listeners = new Listeners();
-  private volatile List<VassalView> snapshot = List.of();
   private volatile boolean shutdownRequested;
   private volatile EventLoop loop;
-  private Supervisor supervisor;
+  private volatile Supervisor supervisor;
+  private volatile StatsServer stats;
+  private boolean shutdownBegun;
   private OrphanReaper reaper;
-  private List<VassalSpec> specs;
+  private HookRunner hooks;
 
-  private Emperor(EmperorConfig config) {
+  private Emperor(EmperorConfig config, List<Monitor> monitors) {
     this.config = config;
+    this.monitors = List.copyOf(monitors);
   }
 
   public static Builder builder() {
@@ -55,13 +76,37 @@ public final class Emperor extends AbstractExecutionThreadService {
     return config;
   }
 
-  /** The current state of every vassal, in configuration order. */
+  public List<Monitor> monitors() {
+    return monitors;
+  }
+
+  /** The current state of every vassal, in the order they were added; at most one loop turn old. */
   public List<VassalView> vassals() {
-    return snapshot;
+    Supervisor s = supervisor;
+    return s == null ? List.of() : s.views();
   }
 
   public Optional<VassalView> vassal(String name) {
-    return snapshot.stream().filter(v -> v.name().equals(name)).findFirst();
+    return vassals().stream().filter(v -> v.name().equals(name)).findFirst();
+  }
+
+  /** Vassals that died before they were loyal, with their throttle. */
+  public List<BlacklistEntry> blacklist() {
+    Supervisor s = supervisor;
+    return s == null ? List.of() : s.blacklist();
+  }
+
+  /** Everything the stats socket reports. */
+  public EmperorStatus status() {
+    return new EmperorStatus(VERSION, ProcessHandle.current().pid(), Vassal.ownUid(), Vassal.ownGid(),
+        Path.of("").toAbsolutePath().toString(), monitors.stream().map(Monitor::id).toList(),
+        config.throttle().toSeconds(), vassals(), blacklist());
+  }
+
+  /** The TCP port of the stats server (useful when it was asked for port 0). */
+  public OptionalInt statsPort() {
+    StatsServer s = stats;
+    return s != null && config.stats().map(ListenAddress::isTcp).orElse(false) ? OptionalInt.of(s.port()) : OptionalInt.empty();
   }
 
   /** Events are delivered in order on {@code executor}; the loop thread never waits for them. */
@@ -74,64 +119,99 @@ public final class Emperor extends AbstractExecutionThreadService {
     return "Emperor";
   }
 
-  @Override
-  protected void startUp() throws IOException {
-    Prctl.setChildSubreaper(true);
-    specs = scanDirectory();
-    reaper = new OrphanReaper((int) ProcessHandle.current().pid(), FileDescriptors.ownSessionId());
-    loop = new EventLoop(MAX_EVENTS);
-    supervisor = new Supervisor(config, loop, listeners, views -> snapshot = views);
-    log.info("Emperor started on {}: {} vassal(s){}", config.vassalDirectory(), specs.size(),
-        config.forkServerSocket().map(s -> ", fork server " + s).orElse(""));
+  /** Running Emperors in this JVM: the subreaper flag is ours while at least one runs. */
+  private static int subreaperUsers;
+
+  private static synchronized void holdSubreaper() {
+    if (subreaperUsers++ == 0) {
+      Prctl.setChildSubreaper(true);
+    }
   }
 
-  /** The directory is read once: *.ini files, bases by name, the rest adopted (if a fork server is configured). */
-  private List<VassalSpec> scanDirectory() throws IOException {
-    List<Path> inis = new ArrayList<>();
-    try (DirectoryStream<Path> dir = Files.newDirectoryStream(config.vassalDirectory(), "*.ini")) {
-      dir.forEach(p -> {
-        if (Files.isRegularFile(p)) {
-          inis.add(p);
+  /**
+   * Once no Emperor runs, later orphans of the host's own processes must go to init again rather
+   * than become zombies of a JVM that no longer reaps them.
+   */
+  private static synchronized void releaseSubreaper() {
+    if (--subreaperUsers == 0) {
+      Prctl.setChildSubreaper(false);
+    }
+  }
+
+  @Override
+  protected void startUp() {
+    holdSubreaper();
+    reaper = new OrphanReaper((int) ProcessHandle.current().pid(), FileDescriptors.ownSessionId());
+    loop = new EventLoop(MAX_EVENTS);
+    Supervisor s = null;
+    try {
+      hooks = new HookRunner(config.startHook(), config.stopHook(), config.hookTimeout(), config.environment(), loop::execute);
+      s = new Supervisor(config, loop, listeners, hooks);
+      if (config.stats().isPresent()) {
+        try {
+          stats = new StatsServer(config.stats().get(), loop, this::status);
+        } catch (IllegalArgumentException e) {
+          throw new IllegalStateException("--emperor-stats " + config.stats().get() + ": " + e.getMessage(), e);
         }
-      });
-    }
-    inis.sort(null);
-    List<VassalSpec> specs = new ArrayList<>();
-    for (Path p : inis) {
-      boolean base = config.forkBaseNames().contains(p.getFileName().toString()) || config.forkServerSocket().isEmpty();
-      specs.add(base ? VassalSpec.base(p) : VassalSpec.adopted(p));
-    }
-    for (String name : config.forkBaseNames()) {
-      if (specs.stream().noneMatch(s -> s.name().equals(name))) {
-        log.warn("fork base {} is not a *.ini file in {}", name, config.vassalDirectory());
       }
+      supervisor = s;
+    } catch (RuntimeException e) {
+      if (s != null) {
+        s.closeAll();
+      }
+      if (hooks != null) {
+        hooks.close();
+      }
+      loop.close();
+      releaseSubreaper();
+      throw e;
     }
-    return specs;
+    log.info("Emperor starting: monitors {}{}", monitors.stream().map(Monitor::id).toList(),
+        config.forkServerSocket().map(p -> ", fork server " + p).orElse(""));
   }
 
   @Override
   protected void run() {
-    // Started here, not in startUp(): a service stopped while STARTING skips run() but still
-    // gets shutDown(), which then has no vassals to deal with.
-    supervisor.start(specs);
-    if (shutdownRequested) {
-      supervisor.beginShutdown();
+    if (stats != null) {
+      stats.start();
     }
-    EventLoop.Timer[] orphanScan = new EventLoop.Timer[1];
-    Runnable scan = new Runnable() {
-      @Override
-      public void run() {
-        if (!supervisor.adoptionInFlight()) {
-          reaper.reapZombies(supervisor.vassalPids());
-        }
-        orphanScan[0] = loop.schedule(config.orphanScanInterval().toMillis(), TimeUnit.MILLISECONDS, this);
+    // Monitors start here, not in startUp(): a service stopped while STARTING skips run() but
+    // still gets shutDown(), which then has no vassals to deal with.
+    MonitorSettings settings = monitorSettings();
+    for (Monitor m : monitors) {
+      try {
+        m.start(new Context(m, settings));
+      } catch (RuntimeException e) {
+        log.error("monitor {} failed to start", m.id(), e);
       }
-    };
-    orphanScan[0] = loop.schedule(config.orphanScanInterval().toMillis(), TimeUnit.MILLISECONDS, scan);
+    }
+    if (shutdownRequested) {
+      beginShutdown();
+    }
+    scheduleOrphanScan();
     while (!supervisor.finished()) {
       loop.runOnce(MAX_WAIT_MILLIS);
     }
-    orphanScan[0].cancel();
+    // stop hooks of the last vassals report on the loop; each is bounded by its watchdog
+    long deadline = System.nanoTime() + config.hookTimeout().toNanos() + TimeUnit.SECONDS.toNanos(5);
+    while (hooks.busy() && System.nanoTime() < deadline) {
+      loop.runOnce(100);
+    }
+  }
+
+  private MonitorSettings monitorSettings() {
+    Set<String> attrs = new HashSet<>(config.collectAttributes());
+    config.forkServerAttribute().ifPresent(attrs::add);
+    return new MonitorSettings(attrs, config.onDemandExtension(), config.onDemandDirectory(), config.rescanInterval());
+  }
+
+  private void scheduleOrphanScan() {
+    loop.schedule(config.orphanScanInterval().toMillis(), TimeUnit.MILLISECONDS, () -> {
+      reaper.reapZombies(supervisor.vassalPids());
+      if (!supervisor.finished()) {
+        scheduleOrphanScan();
+      }
+    });
   }
 
   @Override
@@ -139,8 +219,28 @@ public final class Emperor extends AbstractExecutionThreadService {
     shutdownRequested = true;
     EventLoop l = loop;
     if (l != null) {
-      l.execute(() -> supervisor.beginShutdown());
+      try {
+        l.execute(this::beginShutdown);
+      } catch (java.util.concurrent.RejectedExecutionException closed) {
+        // startUp failed and closed the loop: nothing runs
+      }
     }
+  }
+
+  /** On the loop: no more news from the monitors, then the vassals go. */
+  private void beginShutdown() {
+    if (shutdownBegun) {
+      return;
+    }
+    shutdownBegun = true;
+    for (Monitor m : monitors) {
+      try {
+        m.stop();
+      } catch (RuntimeException e) {
+        log.warn("monitor {} failed to stop cleanly", m.id(), e);
+      }
+    }
+    supervisor.beginShutdown();
   }
 
   @Override
@@ -148,59 +248,143 @@ public final class Emperor extends AbstractExecutionThreadService {
     if (supervisor == null) {
       return;
     }
-    if (!supervisor.started()) {
-      loop.close();
-      return;
-    }
     try {
       if (!supervisor.finished()) {
-        log.error("Emperor loop ended abnormally: killing all vassals");
+        if (!supervisor.vassalPids().isEmpty()) {
+          log.error("Emperor loop ended abnormally: killing all vassals");
+        }
+        monitors.forEach(m -> {
+          try {
+            m.stop();
+          } catch (RuntimeException ignored) {
+            // best effort on the way down
+          }
+        });
         supervisor.killAllNow(5000);
       }
       supervisor.closeAll();
-      reaper.killOrphans(supervisor.vassalPids(), 2000);
+      if (stats != null) {
+        stats.close();
+      }
+      hooks.close();
+      reaper.killOrphans(supervisor.vassalPids(), supervisor.sessions(), 2000);
     } finally {
       loop.close();
+      releaseSubreaper();
       log.info("Emperor stopped");
     }
   }
 
-  /** Builds an {@link Emperor}; only the vassal directory and the binary are required. */
+  /** What a monitor sees of the Emperor: its calls go to the supervisor, tagged with its id. */
+  private final class Context implements MonitorContext {
+    private final Monitor monitor;
+    private final MonitorSettings settings;
+
+    Context(Monitor monitor, MonitorSettings settings) {
+      this.monitor = monitor;
+      this.settings = settings;
+    }
+
+    @Override
+    public void put(VassalSpec spec, Instant lastModified) {
+      supervisor.put(monitor.id(), spec, lastModified);
+    }
+
+    @Override
+    public void remove(String name) {
+      supervisor.remove(monitor.id(), name);
+    }
+
+    @Override
+    public void execute(Runnable task) {
+      loop.execute(task);
+    }
+
+    @Override
+    public Cancellable schedule(Duration delay, Runnable task) {
+      EventLoop.Timer t = loop.schedule(delay.toMillis(), TimeUnit.MILLISECONDS, task);
+      return t::cancel;
+    }
+
+    @Override
+    public MonitorSettings settings() {
+      return settings;
+    }
+  }
+
+  /**
+   * Builds an {@link Emperor}. Required: at least one monitor and the vassal binary. The defaults
+   * are uWSGI's where uWSGI has one.
+   */
   public static final class Builder {
-    private Path vassalDirectory;
+    private final List<Monitor> monitors = new ArrayList<>();
     private Path forkServerSocket;
     private final Set<String> forkBases = new LinkedHashSet<>();
+    private String forkServerAttribute;
+    private final Set<String> collectAttributes = new LinkedHashSet<>();
     private String binaryPath;
     private Duration reloadMercy = Duration.ofSeconds(30);
-    private Duration respawnDelay = Duration.ofSeconds(1);
+    private boolean gracefulShutdown;
+    private Duration throttle = Duration.ofMillis(1000);
+    private Duration maxThrottle = Duration.ofMinutes(3);
+    private Duration heartbeat = Duration.ofSeconds(30);
+    private String onDemandExtension;
+    private Path onDemandDirectory;
+    private String startHook;
+    private String stopHook;
+    private Duration hookTimeout = Duration.ofSeconds(60);
+    private String stats;
+    private Duration respawnDelay = Duration.ZERO;
     private Duration adoptionTimeout = Duration.ofSeconds(10);
     private Duration retryInitial = Duration.ofMillis(100);
     private Duration retryMax = Duration.ofSeconds(2);
     private Duration orphanScanInterval = Duration.ofSeconds(1);
+    private Duration rescanInterval = Duration.ofSeconds(3);
+    private int maxConcurrentAdoptions = 32;
     private Map<String, String> environment = System.getenv();
 
     private Builder() {}
 
-    /** Directory whose *.ini files are the vassals (uWSGI's --emperor DIR). */
-    public Builder vassalDirectory(Path dir) {
-      this.vassalDirectory = dir;
+    /** A source of vassals; repeatable (uWSGI's --emperor may be given several times). */
+    public Builder monitor(Monitor m) {
+      monitors.add(Objects.requireNonNull(m));
       return this;
     }
 
-    /** The fork server's UNIX socket (--emperor-use-fork-server); without it every vassal is spawned. */
+    /** Shorthand for {@code monitor(DirectoryMonitor.directory(dir))}: uWSGI's --emperor DIR. */
+    public Builder vassalDirectory(Path dir) {
+      return monitor(DirectoryMonitor.directory(dir));
+    }
+
+    /** The default fork server (--emperor-use-fork-server); without it vassals are spawned. */
     public Builder forkServerSocket(Path socket) {
       this.forkServerSocket = socket;
       return this;
     }
 
-    /** A config file name spawned directly rather than adopted (--vassal-fork-base); repeatable. */
-    public Builder forkBase(String fileName) {
-      this.forkBases.add(fileName);
+    /** A vassal spawned with posix_spawn rather than adopted (--vassal-fork-base NAME); repeatable. */
+    public Builder forkBase(String name) {
+      this.forkBases.add(name);
       return this;
     }
 
-    public Builder forkBases(Collection<String> fileNames) {
-      this.forkBases.addAll(fileNames);
+    public Builder forkBases(Collection<String> names) {
+      this.forkBases.addAll(names);
+      return this;
+    }
+
+    /**
+     * --emperor-fork-server-attr NAME: a vassal whose config has {@code NAME = SOCKET} in its
+     * {@code [emperor]} section is adopted from the fork server on SOCKET.
+     */
+    public Builder forkServerAttribute(String name) {
+      this.forkServerAttribute = name;
+      return this;
+    }
+
+    /** --emperor-collect-attr NAME: collect this {@code [emperor]} key as a vassal attribute; repeatable. */
+    public Builder collectAttribute(String name) {
+      this.collectAttributes.add(name);
       return this;
     }
 
@@ -210,21 +394,85 @@ public final class Emperor extends AbstractExecutionThreadService {
       return this;
     }
 
+    /** --reload-mercy: how long a stopping vassal may take before SIGKILL (default 30 s). */
     public Builder reloadMercy(Duration d) {
       this.reloadMercy = d;
       return this;
     }
 
+    /** --emperor-graceful-shutdown: stop vassals with 2 (graceful) instead of 0. */
+    public Builder gracefulShutdown(boolean graceful) {
+      this.gracefulShutdown = graceful;
+      return this;
+    }
+
+    /** --emperor-throttle: the blacklist throttle step (default 1 s). */
+    public Builder throttle(Duration d) {
+      this.throttle = d;
+      return this;
+    }
+
+    /** --emperor-max-throttle: the largest blacklist throttle (default 3 min). */
+    public Builder maxThrottle(Duration d) {
+      this.maxThrottle = d;
+      return this;
+    }
+
+    /** --emperor-heartbeat: a vassal silent this long after its first heartbeat is killed (default 30 s; ZERO: never). */
+    public Builder heartbeat(Duration d) {
+      this.heartbeat = d;
+      return this;
+    }
+
+    /** --emperor-on-demand-extension EXT (appended to the config's path as is, e.g. ".socket"). */
+    public Builder onDemandExtension(String ext) {
+      this.onDemandExtension = ext;
+      return this;
+    }
+
+    /** --emperor-on-demand-directory DIR: on-demand sockets are DIR/NAME.socket. */
+    public Builder onDemandDirectory(Path dir) {
+      this.onDemandDirectory = dir;
+      return this;
+    }
+
+    /** --vassals-start-hook: run before each vassal starts, with its name as argument. */
+    public Builder startHook(String command) {
+      this.startHook = command;
+      return this;
+    }
+
+    /** --vassals-stop-hook: run after each vassal dies, with its name as argument. */
+    public Builder stopHook(String command) {
+      this.stopHook = command;
+      return this;
+    }
+
+    /** How long a hook may run before its watchdog kills it (default 60 s). */
+    public Builder hookTimeout(Duration d) {
+      this.hookTimeout = d;
+      return this;
+    }
+
+    /** --emperor-stats ADDR: host:port (port 0 picks one, see {@link Emperor#statsPort()}) or a UNIX path. */
+    public Builder stats(String address) {
+      this.stats = address;
+      return this;
+    }
+
+    /** How long a loyal vassal that died unexpectedly waits before its respawn (default 0). */
     public Builder respawnDelay(Duration d) {
       this.respawnDelay = d;
       return this;
     }
 
+    /** How long a fork server may take to answer one adoption (default 10 s); then it is retried. */
     public Builder adoptionTimeout(Duration d) {
       this.adoptionTimeout = d;
       return this;
     }
 
+    /** Delays between retries of a failed start, and between probes of a fork server that does not answer. */
     public Builder retryBackoff(Duration initial, Duration max) {
       this.retryInitial = initial;
       this.retryMax = max;
@@ -236,25 +484,59 @@ public final class Emperor extends AbstractExecutionThreadService {
       return this;
     }
 
-    /** Environment passed to spawned vassals (default: the JVM's). */
+    /** --emperor-freq: how often directory monitors rescan, besides file-system notifications (default 3 s). */
+    public Builder rescanInterval(Duration d) {
+      this.rescanInterval = d;
+      return this;
+    }
+
+    /** Requests outstanding at once per fork server (default 32); the others queue, none is dropped. */
+    public Builder maxConcurrentAdoptions(int n) {
+      this.maxConcurrentAdoptions = n;
+      return this;
+    }
+
+    /** Environment passed to spawned vassals and hooks (default: the JVM's). */
     public Builder environment(Map<String, String> env) {
       this.environment = env;
       return this;
     }
 
+    /** @throws IllegalArgumentException or IllegalStateException naming what is wrong */
     public Emperor build() {
-      if (vassalDirectory == null) {
-        throw new IllegalStateException("vassalDirectory is required");
+      if (monitors.isEmpty()) {
+        throw new IllegalStateException("at least one monitor is required (e.g. vassalDirectory)");
+      }
+      Set<String> ids = new HashSet<>();
+      for (Monitor m : monitors) {
+        if (!ids.add(m.id())) {
+          throw new IllegalArgumentException("two monitors share the id " + m.id());
+        }
       }
       if (binaryPath == null || binaryPath.isEmpty()) {
         throw new IllegalStateException("binaryPath is required");
       }
       if (forkServerSocket != null) {
-        new io.psgivassal.emperor.forkserver.ForkServerClient(forkServerSocket); // validates the path
+        new ForkServerClient(forkServerSocket); // validates the path
       }
-      return new Emperor(new EmperorConfig(vassalDirectory.toAbsolutePath(), Optional.ofNullable(forkServerSocket)
-          .map(Path::toAbsolutePath), forkBases, resolveBinary(binaryPath, environment), reloadMercy, respawnDelay,
-          adoptionTimeout, retryInitial, retryMax, orphanScanInterval, environment));
+      for (Duration d : List.of(reloadMercy, throttle, maxThrottle, heartbeat, hookTimeout, respawnDelay,
+          adoptionTimeout, retryInitial, retryMax, orphanScanInterval, rescanInterval)) {
+        if (d.isNegative()) {
+          throw new IllegalArgumentException("negative duration " + d);
+        }
+      }
+      if (maxConcurrentAdoptions < 1) {
+        throw new IllegalArgumentException("maxConcurrentAdoptions must be at least 1");
+      }
+      Optional<ListenAddress> statsAddress = Optional.ofNullable(stats).map(ListenAddress::parse);
+      return new Emperor(new EmperorConfig(
+          Optional.ofNullable(forkServerSocket).map(p -> p.toAbsolutePath().normalize()), forkBases,
+          Optional.ofNullable(forkServerAttribute), collectAttributes, resolveBinary(binaryPath, environment),
+          reloadMercy, gracefulShutdown, throttle, maxThrottle, heartbeat, Optional.ofNullable(onDemandExtension),
+          Optional.ofNullable(onDemandDirectory).map(p -> p.toAbsolutePath().normalize()),
+          Optional.ofNullable(startHook), Optional.ofNullable(stopHook), hookTimeout, statsAddress, respawnDelay,
+          adoptionTimeout, retryInitial, retryMax, orphanScanInterval, rescanInterval, maxConcurrentAdoptions,
+          environment), monitors);
     }
 
     /** posix_spawn does no PATH search, and argv[0] must be the same string the fork server gets. */

@@ -62,6 +62,7 @@ public final class EventLoop implements Closeable {
   private int generation;
   private long timerSeq;
   private boolean closed;
+  private Runnable afterTurn = () -> {};
 
   public EventLoop(int maxEventsPerWait) {
     this.epoll = Epoll.create(maxEventsPerWait);
@@ -104,6 +105,14 @@ public final class EventLoop implements Closeable {
     }
   }
 
+  /**
+   * Runs {@code r} at the end of every turn, after handlers, tasks and timers: the place to
+   * publish state that many events in one turn changed, once.
+   */
+  public void afterEachTurn(Runnable r) {
+    this.afterTurn = r;
+  }
+
   /** Waits for at most {@code maxWaitMillis} (or the next timer), then runs what is due. */
   public void runOnce(long maxWaitMillis) {
     int n = epoll.await(timeoutMillis(maxWaitMillis));
@@ -121,6 +130,7 @@ public final class EventLoop implements Closeable {
       dispatch(task);
     }
     runDueTimers();
+    dispatch(afterTurn);
   }
 
   private int timeoutMillis(long maxWaitMillis) {

@@ -1,49 +1,38 @@
 package io.psgivassal.emperor.core;
 
-import com.google.common.collect.ImmutableList;
-import io.psgivassal.emperor.forkserver.AdoptionTimeoutException;
-import io.psgivassal.emperor.forkserver.AttachedFds;
-import io.psgivassal.emperor.forkserver.ForkServerClient;
-import io.psgivassal.emperor.forkserver.ForkServerException;
-import io.psgivassal.emperor.forkserver.PendingAdoption;
 import io.psgivassal.emperor.natives.Epoll;
 import io.psgivassal.emperor.natives.ExitStatus;
 import io.psgivassal.emperor.natives.FileDescriptors;
 import io.psgivassal.emperor.natives.NativeException;
 import io.psgivassal.emperor.natives.PidFds;
-import io.psgivassal.emperor.natives.Signals;
-import io.psgivassal.emperor.natives.UnixSockets;
+import io.psgivassal.emperor.natives.ProcFs;
+import io.psgivassal.emperor.protocol.ConfigPacket;
+import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.OptionalInt;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Consumer;
 import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The Emperor's decisions: starting, adopting, watching, respawning and stopping vassals. Runs
- * entirely on the event loop thread, so it needs no locking and never blocks: every wait is an
- * epoll registration or a timer.
+ * The Emperor's decisions: when to start, reload, stop, respawn, throttle and forget vassals.
+ * Runs entirely on the event loop thread, so it needs no locking and never blocks: every wait is
+ * an epoll registration or a timer. Monitors feed it with {@link #put} and {@link #remove}.
  */
-final class Supervisor {
+final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
   private static final Logger log = LoggerFactory.getLogger(Supervisor.class);
 
-  // Emperor pipe, vassal -> Emperor
-  static final int MSG_READY = 1;
-  static final int MSG_CONFIG_REQUEST = 2;
-  static final int MSG_ACCEPTING = 5;
-  static final int MSG_LOYAL = 17;
-  static final int MSG_STOP_ME = 22;
-  static final int MSG_HEARTBEAT = 26;
-  static final int MSG_BROODLORD = 30;
   // Emperor pipe, Emperor -> vassal
   static final int CMD_STOP = 0;
+  static final int CMD_RELOAD = 1;
+  static final int CMD_GRACEFUL_STOP = 2;
 
   /** After SIGKILL at the end of the reload mercy, how long to wait for the pidfds before giving up. */
   private static final long KILL_GRACE_MILLIS = 5000;
@@ -51,37 +40,34 @@ final class Supervisor {
   private final EmperorConfig config;
   private final EventLoop loop;
   private final Listeners listeners;
-  private final Consumer<List<VassalView>> publisher;
-  private final BaseSpawner spawner;
-  private final Optional<ForkServerClient> forkServer;
+  private final HookRunner hooks;
+  private final Launcher launcher;
+  private final Blacklist blacklist;
   private final Map<String, Vassal> vassals = new LinkedHashMap<>();
-  private final byte[] pipeBuffer = new byte[256];
-  private boolean started;
+  private final Set<Integer> sessions = new java.util.HashSet<>();
+  private final PipeMessages messages;
+  private boolean dirty = true;
+  private volatile List<VassalView> snapshot = List.of();
+  private volatile List<BlacklistEntry> blacklistSnapshot = List.of();
   private boolean stopping;
   private boolean finished;
   private EventLoop.Timer mercyTimer;
   private EventLoop.Timer giveUpTimer;
+  private final HeartbeatWatch heartbeats;
+  private final OnDemandGate gate;
 
-  Supervisor(EmperorConfig config, EventLoop loop, Listeners listeners, Consumer<List<VassalView>> publisher) {
+  Supervisor(EmperorConfig config, EventLoop loop, Listeners listeners, HookRunner hooks) {
     this.config = config;
     this.loop = loop;
     this.listeners = listeners;
-    this.publisher = publisher;
-    this.spawner = new BaseSpawner(config.binaryPath(), config.environment());
-    this.forkServer = config.forkServerSocket().map(ForkServerClient::new);
-  }
-
-  void start(List<VassalSpec> specs) {
-    started = true;
-    for (VassalSpec spec : specs) {
-      vassals.put(spec.name(), new Vassal(spec, config.retryInitial(), config.retryMax()));
-    }
-    publish();
-    vassals.values().forEach(this::launch);
-  }
-
-  boolean started() {
-    return started;
+    this.hooks = hooks;
+    this.launcher = new Launcher(config, loop, hooks, this, () -> dirty = true);
+    this.blacklist = new Blacklist(config.throttle(), config.maxThrottle());
+    this.messages = new PipeMessages(loop, this::fire, config.heartbeat(), this, () -> dirty = true);
+    this.gate = new OnDemandGate(loop, this::launch, () -> dirty = true);
+    this.heartbeats = new HeartbeatWatch(config.heartbeat(), loop, vassals::values, this::heartbeatMissed);
+    heartbeats.start();
+    loop.afterEachTurn(this::publishIfDirty);
   }
 
   boolean finished() {
@@ -92,322 +78,452 @@ final class Supervisor {
     return stopping;
   }
 
+  List<VassalView> views() {
+    return snapshot;
+  }
+
+  List<BlacklistEntry> blacklist() {
+    return blacklistSnapshot;
+  }
+
+  /** Sessions the vassals of this Emperor have lived in (their descendants live there too). */
+  Set<Integer> sessions() {
+    return Set.copyOf(sessions);
+  }
+
   /** Pids of attached, unreaped vassal processes: the orphan reaper must leave these alone. */
   Set<Integer> vassalPids() {
     return vassals.values().stream().filter(Vassal::alive).map(Vassal::pid).collect(Collectors.toSet());
   }
 
+  // ---- what the monitors say ----
+
   /**
-   * While a reply is outstanding, the fork server's grandchild is already our child but its pid
-   * is not known yet; it must not be mistaken for an orphan.
+   * A monitor reports a vassal: new ones start, known ones whose config changed reload. Start-up
+   * is not throttled: every vassal reported at once starts at once (spawns are paced per loop
+   * turn and adoptions queued per fork server, but none waits for a timer).
    */
-  boolean adoptionInFlight() {
-    return vassals.values().stream().anyMatch(v -> v.pending != null);
+  void put(String monitor, VassalSpec spec, Instant lastModified) {
+    Vassal v = vassals.get(spec.name());
+    if (v == null) {
+      if (stopping) {
+        return;
+      }
+      v = new Vassal(monitor, spec, lastModified, config.retryInitial(), config.retryMax());
+      vassals.put(spec.name(), v);
+      log.info("vassal {} added by {}{}", spec.name(), monitor,
+          spec.onDemand().map(a -> " (on demand, socket " + a + ")").orElse(""));
+      startFresh(v);
+      return;
+    }
+    if (!v.monitor.equals(monitor)) {
+      log.warn("vassal {} is already governed by {}; ignoring the one {} reports", spec.name(), v.monitor, monitor);
+      return;
+    }
+    if (v.spec.equals(spec) && v.lastModified.equals(lastModified)) {
+      return;
+    }
+    configChanged(v, spec, lastModified);
+  }
+
+  /** A monitor reports a vassal gone: stop it (0, or 2 when graceful), SIGKILL after the reload mercy. */
+  void remove(String monitor, String name) {
+    Vassal v = vassals.get(name);
+    if (v == null || !v.monitor.equals(monitor) || v.intent == Intent.SHUTDOWN) {
+      return;
+    }
+    cancelStart(v);
+    cancelWait(v);
+    if (v.alive()) {
+      stopProcess(v, Intent.REMOVE, "its config was removed");
+    } else {
+      finishRemoval(v);
+    }
+  }
+
+  private void configChanged(Vassal v, VassalSpec spec, Instant lastModified) {
+    boolean socketChanged = !v.spec.onDemand().equals(spec.onDemand());
+    if (v.intent == Intent.SHUTDOWN) {
+      v.update(spec, lastModified);
+      return;
+    }
+    if (socketChanged) {
+      log.info("vassal {}: on-demand socket changed ({} -> {}): starting it afresh", v.label(),
+          v.spec.onDemand().map(Object::toString).orElse("none"), spec.onDemand().map(Object::toString).orElse("none"));
+      if (v.alive()) {
+        v.nextSpec = spec;
+        v.lastModified = lastModified;
+        stopProcess(v, Intent.REPLACE, "its on-demand socket changed");
+        return;
+      }
+      cancelStart(v);
+      cancelWait(v);
+      closeOnDemandSocket(v);
+      v.update(spec, lastModified);
+      startFresh(v);
+      return;
+    }
+    v.update(spec, lastModified);
+    if (v.alive()) {
+      switch (v.intent) {
+        case REPLACE -> v.nextSpec = spec;
+        case REMOVE, IDLE_STOP -> v.intent = Intent.RELOAD; // back (or changed): start again once it is gone
+        // a reload already under way picks the newest config up as well
+        case BACK_TO_ON_DEMAND, SHUTDOWN, RELOAD -> { }
+        case RUN -> {
+          if (v.proc.stopSent || v.proc.cursedAt != null) {
+            log.info("vassal {}: config changed while it is being stopped; the new config applies when it respawns", v.label());
+          } else {
+            sendReload(v);
+          }
+        }
+      }
+      return;
+    }
+    if (v.start != null) {
+      // it may already have read the old config: start over with the new one
+      log.info("vassal {}: config changed while starting; starting it again", v.label());
+      cancelStart(v);
+      launch(v);
+      return;
+    }
+    switch (v.state) {
+      case ON_DEMAND -> log.info("vassal {}: config updated; it starts on the next connection", v.label());
+      default -> {
+        // IDLE, DEAD or THROTTLED: a new config is a new chance, start now
+        cancelWait(v);
+        log.info("vassal {}: config changed; starting it now", v.label());
+        resume(v);
+      }
+    }
   }
 
   // ---- starting ----
 
+  private void startFresh(Vassal v) {
+    if (v.onDemand()) {
+      waitOnSocket(v);
+    } else {
+      launch(v);
+    }
+  }
+
+  /** After a death or a wait: an on-demand vassal goes back to its socket, the others start. */
+  private void resume(Vassal v) {
+    v.waitTimer = null;
+    if (v.onDemand()) {
+      waitOnSocket(v);
+    } else {
+      launch(v);
+    }
+  }
+
   private void launch(Vassal v) {
-    v.retryTimer = null;
-    if (stopping || v.retired) {
+    cancelWait(v);
+    if (stopping || v.intent == Intent.REMOVE || v.intent == Intent.SHUTDOWN) {
       return;
     }
-    if (v.spec().adopted() && forkServer.isPresent()) {
-      requestAdoption(v, forkServer.get());
-    } else {
-      spawnBase(v);
-    }
+    v.intent = Intent.RUN;
+    launcher.launch(v);
+    dirty = true;
   }
 
-  private void spawnBase(Vassal v) {
-    v.state = VassalState.SPAWNING;
-    BaseSpawner.Spawned s;
-    try {
-      s = spawner.spawn(v.spec());
-    } catch (NativeException e) {
-      retryLater(v, "cannot spawn: " + e.getMessage());
-      return;
-    }
-    v.pipeFd = s.emperorEnd();
-    attach(v, s.pid());
+  private void cancelStart(Vassal v) {
+    launcher.cancel(v);
   }
 
-  private void requestAdoption(Vassal v, ForkServerClient client) {
-    v.state = VassalState.ADOPTING;
-    publish();
-    int[] pair;
-    try {
-      pair = UnixSockets.socketPair();
-    } catch (NativeException e) {
-      retryLater(v, e.getMessage()); // EMFILE and the like: may clear up, never drop the vassal
-      return;
+  private void cancelWait(Vassal v) {
+    if (v.waitTimer != null) {
+      v.waitTimer.cancel();
+      v.waitTimer = null;
     }
-    PendingAdoption pending;
-    try {
-      pending = client.send(BaseSpawner.argv(config.binaryPath(), v.spec()), AttachedFds.of(pair[1]));
-    } catch (ForkServerException e) {
-      FileDescriptors.closeQuietly(pair[0]);
-      FileDescriptors.closeQuietly(pair[1]);
-      retryLater(v, "fork server " + client.socketPath() + ": " + e.getMessage());
-      return;
-    }
-    // The fork server holds its own reference now (in flight or received); ours would only keep
-    // the pipe from reporting EOF when the vassal goes away.
-    FileDescriptors.close(pair[1]);
-    v.pipeFd = pair[0];
-    v.pending = pending;
-    loop.register(pending.fd(), Epoll.EPOLLIN | Epoll.EPOLLRDHUP, events -> onReply(v));
-    v.adoptionTimer = loop.schedule(config.adoptionTimeout().toMillis(), TimeUnit.MILLISECONDS,
-        () -> adoptionFailed(v, new AdoptionTimeoutException(config.adoptionTimeout())));
+    gate.pause(v);
   }
 
-  private void onReply(Vassal v) {
-    OptionalInt pid;
-    try {
-      pid = v.pending.onReadable();
-    } catch (ForkServerException e) {
-      adoptionFailed(v, e);
-      return;
-    }
-    if (pid.isPresent()) {
-      endPending(v);
-      attach(v, pid.getAsInt());
-    }
-  }
-
-  private void adoptionFailed(Vassal v, ForkServerException e) {
-    endPending(v);
-    closePipe(v);
-    if (stopping) {
-      log.warn("vassal {}: adoption abandoned during shutdown: {}", v.label(), e.getMessage());
-      v.state = VassalState.DEAD;
-      publish();
-      advanceShutdown();
-      return;
-    }
-    retryLater(v, "adoption failed: " + e.getMessage());
-  }
-
-  private void endPending(Vassal v) {
-    if (v.adoptionTimer != null) {
-      v.adoptionTimer.cancel();
-      v.adoptionTimer = null;
-    }
-    if (v.pending != null) {
-      loop.unregister(v.pending.fd());
-      v.pending.close();
-      v.pending = null;
-    }
-  }
-
-  /** Never gives a vassal up: waits with a growing delay and tries again. */
-  private void retryLater(Vassal v, String why) {
-    v.failures++;
-    long delay = v.backoff.nextDelayMillis();
-    if (v.failures == 1 || v.failures % 20 == 0) {
-      log.info("vassal {}: {} (attempt {}, retrying in {} ms)", v.label(), why, v.failures, delay);
-    } else {
-      log.debug("vassal {}: {} (attempt {}, retrying in {} ms)", v.label(), why, v.failures, delay);
-    }
-    publish();
-    v.retryTimer = loop.schedule(delay, TimeUnit.MILLISECONDS, () -> launch(v));
-  }
-
-  /** A process exists for {@code v} (its pipe already in {@code v.pipeFd}): watch it. */
-  private void attach(Vassal v, int pid) {
+  /** A process exists for {@code v}: watch it, feed it its config, announce it. */
+  @Override
+  public void started(Vassal v, int pid, int pipeFd, int configFd) {
     v.backoff.reset();
     v.failures = 0;
     int pidfd;
     try {
       pidfd = PidFds.open(pid);
     } catch (NativeException e) {
-      // ESRCH: it exited and was reaped before we could watch it; treat like any other death
+      // ESRCH: it exited and was reaped before we could watch it; handled like any other death
       log.warn("vassal {}: pidfd_open({}) failed: {}", v.label(), pid, e.getMessage());
-      v.pid = pid;
-      closePipe(v);
-      afterDeath(v, ExitStatus.unknown(pid), false);
+      FileDescriptors.closeQuietly(pipeFd);
+      FileDescriptors.closeQuietly(configFd);
+      v.proc = new VassalInstance(pid, -1, -1, -1, v.adopted);
+      onDeath(v, ExitStatus.unknown(pid));
       return;
     }
-    v.newInstance(pid, pidfd);
+    boolean continuation = v.lastDeathWasReload;
+    v.lastDeathWasReload = false;
     v.starts++;
-    v.respawns = v.starts - 1;
-    loop.register(pidfd, Epoll.EPOLLIN, events -> onPidfd(v));
-    loop.register(v.pipeFd, Epoll.EPOLLIN | Epoll.EPOLLRDHUP, events -> onPipe(v));
-    log.info("vassal {} -> RUNNING ({}{})", v.label(), v.spec().adopted() ? "adopted from the fork server" : "spawned",
-        v.respawns > 0 ? ", respawn #" + v.respawns : "");
-    listeners.fire(VassalEvent.of(VassalEvent.Type.SPAWNED, v));
-    if (v.respawns > 0) {
-      listeners.fire(VassalEvent.of(VassalEvent.Type.RESPAWNED, v));
+    if (v.starts > 1 && !continuation) {
+      v.respawns++;
     }
-    publish();
-    if (stopping) {
-      stopVassal(v);
+    VassalInstance p = new VassalInstance(pid, pidfd, pipeFd, configFd, v.adopted);
+    v.proc = p;
+    ProcFs.stat(pid).ifPresent(st -> sessions.add(st.session()));
+    v.ready = false;
+    v.accepting = false;
+    v.loyal = false;
+    v.lastHeartbeat = null;
+    v.lastHeartbeatNanos = 0;
+    v.state = VassalState.RUNNING;
+    Instant now = Instant.now();
+    if (v.firstRun == null) {
+      v.firstRun = now;
+    }
+    v.lastRun = now;
+    loop.register(pidfd, Epoll.EPOLLIN, events -> onPidfd(v, p));
+    messages.watch(v, p);
+    pushConfig(v);
+    log.info("vassal {} -> RUNNING ({}{})", v.label(),
+        v.adopted ? "adopted from fork server " + v.forkServer.get() : "spawned",
+        v.starts > 1 ? (continuation ? ", after its reload" : ", respawn #" + v.respawns) : "");
+    fire(v, VassalEvent.of(VassalEvent.Type.SPAWNED, v, v.adopted ? "adopted" : "spawned"));
+    if (v.starts > 1) {
+      fire(v, VassalEvent.of(VassalEvent.Type.RESPAWNED, v, continuation ? "after reload" : "respawn #" + v.respawns));
+    }
+    dirty = true;
+  }
+
+  private void pushConfig(Vassal v) {
+    if (v.spec.config() instanceof VassalSpec.TextConfig t && v.proc != null) {
+      String err = v.proc.pushConfig(ConfigPacket.of(t.text()));
+      if (err != null) {
+        log.warn("vassal {}: cannot send its config: {}", v.label(), err);
+      }
     }
   }
 
-  // ---- watching ----
+  // ---- on-demand ----
 
-  private void onPipe(Vassal v) {
-    while (v.pipeFd >= 0) {
-      int n;
-      try {
-        n = UnixSockets.recv(v.pipeFd, pipeBuffer);
-      } catch (NativeException e) {
-        log.debug("vassal {}: Emperor pipe: {}", v.label(), e.getMessage());
-        n = 0;
-      }
-      if (n == UnixSockets.WOULD_BLOCK) {
-        return;
-      }
-      if (n == 0) {
-        pipeClosed(v);
-        return;
-      }
-      for (int i = 0; i < n; i++) {
-        onMessage(v, pipeBuffer[i] & 0xFF);
-      }
-    }
-  }
-
-  private void onMessage(Vassal v, int b) {
-    switch (b) {
-      case MSG_READY -> {
-        boolean first = !v.ready;
-        v.ready = true;
-        progress(v, VassalState.READY, first ? VassalEvent.Type.READY : null);
-      }
-      case MSG_ACCEPTING -> {
-        boolean first = !v.accepting;
-        v.accepting = true;
-        progress(v, VassalState.ACCEPTING, first ? VassalEvent.Type.ACCEPTING : null);
-      }
-      case MSG_LOYAL -> {
-        boolean first = !v.loyal;
-        v.loyal = true;
-        progress(v, VassalState.LOYAL, first ? VassalEvent.Type.LOYAL : null);
-      }
-      case MSG_HEARTBEAT -> {
-        v.lastHeartbeat = Instant.now();
-        log.debug("vassal {}: heartbeat", v.label());
-        publish();
-      }
-      case MSG_STOP_ME -> {
-        log.info("vassal {} is idle and asked to be stopped; it will not be respawned", v.label());
-        v.retired = true;
-        stopVassal(v);
-      }
-      case MSG_CONFIG_REQUEST -> log.info("vassal {} asked for its config again; ignored (it reads its own file)", v.label());
-      case MSG_BROODLORD -> log.info("vassal {} asked for a zerg; broodlord mode is not supported", v.label());
-      default -> log.warn("vassal {} sent unknown Emperor-pipe byte {}", v.label(), b);
-    }
-  }
-
-  /** States only move forward; a repeated or late message updates the flags alone. */
-  private void progress(Vassal v, VassalState next, VassalEvent.Type event) {
-    if (v.state.isBefore(next) && v.state != VassalState.STOPPING && v.state != VassalState.DEAD) {
-      v.state = next;
-      String where = next.ordinal() >= VassalState.ACCEPTING.ordinal()
-          ? v.httpUrl().map(u -> " on " + u).orElse("") : "";
-      log.info("vassal {} -> {}{}", v.label(), next, where);
-    }
-    if (event != null) {
-      listeners.fire(VassalEvent.of(event, v));
-    }
-    publish();
-  }
-
-  private void pipeClosed(Vassal v) {
-    closePipe(v);
-    if (!v.alive()) {
+  private void waitOnSocket(Vassal v) {
+    if (stopping || v.intent == Intent.REMOVE) {
       return;
     }
-    if (v.state != VassalState.STOPPING) {
-      // usually the first sign of an exit the pidfd reports a moment later; only worth a
-      // warning if the process lingers
-      log.debug("vassal {} closed its Emperor pipe", v.label());
+    v.intent = Intent.RUN;
+    gate.open(v);
+  }
+
+  private void closeOnDemandSocket(Vassal v) {
+    gate.close(v);
+  }
+
+  // ---- what the vassal says ----
+
+  @Override
+  public void ready(Vassal v) {
+    if (v.intent == Intent.RELOAD) {
+      v.intent = Intent.RUN; // reloaded in place (a base vassal re-executes itself)
     }
-    // EOF means the vassal is going away; if it lingers anyway, it is killed after the mercy.
-    if (v.killTimer == null) {
-      v.killTimer = loop.schedule(config.reloadMercy().toMillis(), TimeUnit.MILLISECONDS, () -> {
-        v.killTimer = null;
-        if (v.alive()) {
-          log.warn("vassal {} still running {} after closing its Emperor pipe: SIGKILL", v.label(), human(config.reloadMercy()));
-          kill(v);
+    if (!v.adopted) {
+      launcher.pokeForkServers(); // it may be a fork server that just came up
+    }
+  }
+
+  @Override
+  public void loyal(Vassal v) {
+    if (blacklist.remove(v.name())) {
+      log.info("vassal {} is loyal: off the blacklist", v.label());
+    }
+  }
+
+  @Override
+  public void idle(Vassal v) {
+    if (v.onDemand()) {
+      stopProcess(v, Intent.BACK_TO_ON_DEMAND, "it is idle; back to on-demand mode");
+    } else {
+      stopProcess(v, Intent.IDLE_STOP, "it is idle and asked to be stopped");
+    }
+  }
+
+  @Override
+  public void configRequested(Vassal v) {
+    if (v.spec.config() instanceof VassalSpec.TextConfig) {
+      log.info("vassal {} asked for its config: sending it again", v.label());
+      pushConfig(v);
+    } else {
+      log.info("vassal {} asked for its config, but it reads its own file {}", v.label(), v.spec.configArgument());
+    }
+  }
+
+  /** EOF: the vassal is going away. If it lingers anyway, it is killed after the mercy (uWSGI's curse). */
+  @Override
+  public void pipeClosed(Vassal v, VassalInstance p) {
+    p.closePipe(loop);
+    if (p.cursedAt != null) {
+      return;
+    }
+    if (v.intent == Intent.RUN) {
+      curse(v, p, "it closed its Emperor pipe");
+    } else {
+      // it is leaving because it was told to (a reload of an adopted vassal, say): only guard against lingering
+      v.state = VassalState.STOPPING;
+      dirty = true;
+      armKill(v, p);
+    }
+  }
+
+  private void curse(Vassal v, VassalInstance p, String why) {
+    p.cursedAt = Instant.now();
+    v.state = VassalState.STOPPING;
+    dirty = true;
+    log.info("vassal {} -> STOPPING: {}; SIGKILL if it is still there in {}", v.label(), why, human(config.reloadMercy()));
+    fire(v, VassalEvent.of(VassalEvent.Type.CURSED, v, why));
+    armKill(v, p);
+  }
+
+  private void armKill(Vassal v, VassalInstance p) {
+    if (p.killTimer == null) {
+      p.killTimer = loop.schedule(config.reloadMercy().toMillis(), TimeUnit.MILLISECONDS, () -> {
+        p.killTimer = null;
+        if (v.proc == p) {
+          log.warn("vassal {} did not exit within {}: SIGKILL", v.label(), human(config.reloadMercy()));
+          p.kill();
         }
       });
     }
   }
 
-  private void onPidfd(Vassal v) {
+  private void onPidfd(Vassal v, VassalInstance p) {
     Optional<ExitStatus> status;
     try {
-      status = PidFds.waitNoHang(v.pidfd, v.pid);
+      status = PidFds.waitNoHang(p.pidfd(), p.pid);
     } catch (NativeException e) {
       log.warn("vassal {}: {}", v.label(), e.getMessage());
-      status = Optional.of(ExitStatus.unknown(v.pid));
+      status = Optional.of(ExitStatus.unknown(p.pid));
     }
-    if (status.isEmpty()) {
-      return; // spurious wakeup: still running
+    if (status.isPresent() && v.proc == p) {
+      onDeath(v, status.get());
     }
-    loop.unregister(v.pidfd);
-    FileDescriptors.closeQuietly(v.pidfd);
-    v.pidfd = -1;
-    closePipe(v);
-    boolean expected = v.state == VassalState.STOPPING;
-    afterDeath(v, status.get(), expected);
   }
 
-  private void afterDeath(Vassal v, ExitStatus status, boolean expected) {
-    if (v.killTimer != null) {
-      v.killTimer.cancel();
-      v.killTimer = null;
+  private void onDeath(Vassal v, ExitStatus status) {
+    VassalInstance p = v.proc;
+    p.closeAll(loop);
+    v.proc = null;
+    boolean wasLoyal = v.loyal;
+    v.ready = false;
+    v.accepting = false;
+    v.loyal = false;
+    v.lastHeartbeat = null;
+    Intent intent = v.intent;
+    boolean expected = intent != Intent.RUN;
+    String label = v.name() + " (pid " + p.pid + ", " + (p.adopted ? "adopted" : "spawned") + ")";
+    if (expected) {
+      log.info("vassal {} -> DEAD ({})", label, status);
+    } else {
+      log.warn("vassal {} -> DEAD ({}) unexpectedly{}", label, status, wasLoyal ? "" : ", before it was loyal");
     }
     v.state = VassalState.DEAD;
-    if (expected) {
-      log.info("vassal {} -> DEAD ({})", v.label(), status);
-    } else {
-      log.warn("vassal {} -> DEAD ({}) unexpectedly", v.label(), status);
+    dirty = true;
+    fire(v, VassalEvent.died(v, p.pid, status));
+    hooks.runStop(v.name(), v.configDescription(), p.pid);
+    switch (intent) {
+      case SHUTDOWN -> advanceShutdown();
+      case REMOVE -> finishRemoval(v);
+      case REPLACE -> {
+        closeOnDemandSocket(v);
+        v.intent = Intent.RUN;
+        v.update(v.nextSpec, v.lastModified);
+        v.nextSpec = null;
+        startFresh(v);
+      }
+      case IDLE_STOP -> {
+        v.intent = Intent.RUN;
+        v.state = VassalState.IDLE;
+        log.info("vassal {} -> IDLE: stays stopped until its config changes", v.name());
+      }
+      case RELOAD -> {
+        v.intent = Intent.RUN;
+        v.lastDeathWasReload = true; // a reload, not a failure: never blacklisted, back at once
+        resume(v);
+      }
+      case BACK_TO_ON_DEMAND -> {
+        v.intent = Intent.RUN;
+        waitOnSocket(v);
+      }
+      case RUN -> {
+        if (!wasLoyal) {
+          BlacklistEntry e = blacklist.add(v.name());
+          v.state = VassalState.THROTTLED;
+          log.warn("vassal {} -> THROTTLED: blacklisted (attempt {}), next start in {}", v.name(), e.attempt(),
+              human(e.throttle()));
+          fire(v, VassalEvent.blacklisted(v, e.throttle(), e.attempt()));
+          v.waitTimer = loop.schedule(e.throttle().toMillis(), TimeUnit.MILLISECONDS, () -> resume(v));
+        } else {
+          long delay = config.respawnDelay().toMillis();
+          if (delay > 0) {
+            log.info("vassal {} will be respawned in {}", v.name(), human(config.respawnDelay()));
+          }
+          v.waitTimer = loop.schedule(delay, TimeUnit.MILLISECONDS, () -> resume(v));
+        }
+      }
     }
-    listeners.fire(VassalEvent.died(v, status));
-    publish();
-    if (stopping) {
-      advanceShutdown();
-    } else if (!v.retired) {
-      long delay = config.respawnDelay().toMillis();
-      log.info("vassal {} will be respawned in {} ms", v.label(), delay);
-      v.retryTimer = loop.schedule(delay, TimeUnit.MILLISECONDS, () -> launch(v));
-    }
+  }
+
+  private void finishRemoval(Vassal v) {
+    cancelStart(v);
+    cancelWait(v);
+    closeOnDemandSocket(v);
+    vassals.remove(v.name());
+    dirty = true;
+    log.info("vassal {} removed", v.name());
+    fire(v, VassalEvent.of(VassalEvent.Type.REMOVED, v, ""));
+  }
+
+  // ---- heartbeats ----
+
+  private void heartbeatMissed(Vassal v) {
+    log.warn("vassal {} sent no heartbeat for {}: SIGKILL, it will be respawned", v.label(), human(config.heartbeat()));
+    fire(v, VassalEvent.of(VassalEvent.Type.HEARTBEAT_MISSED, v, "silent for " + human(config.heartbeat())));
+    v.proc.kill();
   }
 
   // ---- stopping ----
 
-  private void stopVassal(Vassal v) {
-    if (!v.alive() || v.state == VassalState.STOPPING) {
+  private void sendReload(Vassal v) {
+    VassalInstance p = v.proc;
+    v.intent = Intent.RELOAD;
+    v.respawns++;
+    v.lastRun = Instant.now();
+    if (!p.send(CMD_RELOAD)) {
+      log.warn("vassal {}: cannot send it 1 (reload), its pipe is gone: SIGKILL, it is started again", v.label());
+      p.kill();
       return;
     }
-    v.state = VassalState.STOPPING;
-    publish();
-    boolean sent = false;
-    if (v.pipeFd >= 0) {
-      try {
-        sent = UnixSockets.sendByte(v.pipeFd, CMD_STOP);
-      } catch (NativeException e) {
-        log.debug("vassal {}: sending stop: {}", v.label(), e.getMessage());
-      }
-    }
-    if (sent) {
-      log.info("vassal {} -> STOPPING (sent stop)", v.label());
-    } else {
-      log.warn("vassal {} -> STOPPING: its Emperor pipe is unusable, SIGKILL", v.label());
-      kill(v);
-    }
+    v.ready = false;
+    v.accepting = false;
+    v.state = VassalState.RUNNING;
+    dirty = true;
+    log.info("vassal {}: config changed: sent 1 (reload)", v.label());
+    fire(v, VassalEvent.of(VassalEvent.Type.RELOAD_SENT, v, "config changed"));
   }
 
-  private void kill(Vassal v) {
-    try {
-      Signals.pidfdSendSignal(v.pidfd, Signals.SIGKILL);
-    } catch (NativeException e) {
-      log.debug("vassal {}: {}", v.label(), e.getMessage()); // ESRCH: already exited
+  /** Sends 0 (2 when graceful) and curses the process: SIGKILL once the reload mercy is over. */
+  private void stopProcess(Vassal v, Intent intent, String why) {
+    v.intent = intent;
+    VassalInstance p = v.proc;
+    if (p == null || p.stopSent) {
+      return;
+    }
+    p.stopSent = true;
+    int cmd = config.gracefulShutdown() ? CMD_GRACEFUL_STOP : CMD_STOP;
+    boolean sent = p.send(cmd);
+    String what = sent ? "sent " + cmd + (cmd == CMD_STOP ? " (stop)" : " (graceful stop)")
+        : "its pipe is unusable";
+    if (p.cursedAt == null) {
+      curse(v, p, why + ": " + what);
+    } else {
+      v.state = VassalState.STOPPING;
+      dirty = true;
+    }
+    if (!sent) {
+      p.kill();
     }
   }
 
@@ -420,37 +536,42 @@ final class Supervisor {
       return;
     }
     stopping = true;
-    log.info("Emperor stopping: {} vassal(s), reload mercy {}", vassals.size(), human(config.reloadMercy()));
-    for (Vassal v : vassals.values()) {
-      if (v.retryTimer != null) {
-        v.retryTimer.cancel();
-        v.retryTimer = null;
-      }
-      if (!v.alive() && v.pending == null) {
-        closePipe(v);
+    heartbeats.stop();
+    log.info("Emperor stopping: {} vassal(s), reload mercy {}{}", vassals.size(), human(config.reloadMercy()),
+        config.gracefulShutdown() ? ", graceful" : "");
+    for (Vassal v : List.copyOf(vassals.values())) {
+      cancelStart(v);
+      cancelWait(v);
+      v.intent = Intent.SHUTDOWN;
+      if (!v.alive()) {
         v.state = VassalState.DEAD;
       }
     }
-    publish();
+    launcher.close();
+    dirty = true;
     mercyTimer = loop.schedule(config.reloadMercy().toMillis(), TimeUnit.MILLISECONDS, this::mercyExpired);
     advanceShutdown();
   }
 
   private void advanceShutdown() {
-    if (finished) {
+    if (finished || !stopping) {
       return;
     }
-    List<Vassal> adopted = vassals.values().stream()
-        .filter(v -> v.spec().adopted() && (v.alive() || v.pending != null)).toList();
+    List<Vassal> adopted = vassals.values().stream().filter(v -> v.alive() && v.adopted).toList();
     if (!adopted.isEmpty()) {
-      adopted.forEach(this::stopVassal);
+      adopted.forEach(v -> stopProcess(v, Intent.SHUTDOWN, "the Emperor is stopping"));
       return;
     }
     List<Vassal> bases = vassals.values().stream().filter(Vassal::alive).toList();
     if (!bases.isEmpty()) {
-      bases.forEach(this::stopVassal);
+      bases.forEach(v -> stopProcess(v, Intent.SHUTDOWN, "the Emperor is stopping"));
       return;
     }
+    finish();
+    log.info("all vassals stopped");
+  }
+
+  private void finish() {
     finished = true;
     if (mercyTimer != null) {
       mercyTimer.cancel();
@@ -458,29 +579,23 @@ final class Supervisor {
     if (giveUpTimer != null) {
       giveUpTimer.cancel();
     }
-    log.info("all vassals stopped");
+    vassals.values().forEach(this::closeOnDemandSocket);
+    dirty = true;
   }
 
   private void mercyExpired() {
     for (Vassal v : vassals.values()) {
-      if (v.pending != null) {
-        log.warn("vassal {}: no reply from the fork server before the reload mercy ran out; abandoning adoption", v.label());
-        endPending(v);
-        closePipe(v);
-        v.state = VassalState.DEAD;
-      }
       if (v.alive()) {
         log.warn("vassal {} did not stop within {}: SIGKILL", v.label(), human(config.reloadMercy()));
         v.state = VassalState.STOPPING;
-        kill(v);
+        v.proc.kill();
       }
     }
-    publish();
+    dirty = true;
     giveUpTimer = loop.schedule(KILL_GRACE_MILLIS, TimeUnit.MILLISECONDS, () -> {
       log.error("vassal(s) {} did not die after SIGKILL; giving up on them", vassalPids());
-      finished = true;
+      finish();
     });
-    advanceShutdown();
   }
 
   /**
@@ -489,19 +604,19 @@ final class Supervisor {
    */
   void killAllNow(long maxMillis) throws InterruptedException {
     long deadline = System.nanoTime() + maxMillis * 1_000_000;
+    vassals.values().forEach(this::cancelStart);
     for (Vassal v : vassals.values()) {
-      endPending(v);
       if (v.alive()) {
-        kill(v);
+        v.proc.kill();
       }
     }
     for (Vassal v : vassals.values()) {
       while (v.alive() && System.nanoTime() < deadline) {
-        Optional<ExitStatus> st = PidFds.waitNoHang(v.pidfd, v.pid);
+        Optional<ExitStatus> st = PidFds.waitNoHang(v.proc.pidfd(), v.proc.pid);
         if (st.isPresent()) {
           log.info("vassal {} -> DEAD ({})", v.label(), st.get());
-          FileDescriptors.closeQuietly(v.pidfd);
-          v.pidfd = -1;
+          v.proc.closeAll(loop);
+          v.proc = null;
           v.state = VassalState.DEAD;
         } else {
           Thread.sleep(10);
@@ -514,30 +629,58 @@ final class Supervisor {
   /** Releases every descriptor still held (after the loop stopped). */
   void closeAll() {
     for (Vassal v : vassals.values()) {
-      endPending(v);
-      closePipe(v);
-      if (v.pidfd >= 0) {
-        loop.unregister(v.pidfd);
-        FileDescriptors.closeQuietly(v.pidfd);
-        v.pidfd = -1;
+      cancelStart(v);
+      closeOnDemandSocket(v);
+      if (v.proc != null) {
+        v.proc.closeAll(loop);
       }
     }
-    publish();
+    launcher.close();
+    dirty = true;
+    publishIfDirty();
   }
 
-  private void closePipe(Vassal v) {
-    if (v.pipeFd >= 0) {
-      loop.unregister(v.pipeFd);
-      FileDescriptors.closeQuietly(v.pipeFd);
-      v.pipeFd = -1;
-    }
-  }
-
-  static String human(java.time.Duration d) {
+  static String human(Duration d) {
     return d.toMillis() % 1000 == 0 ? d.toSeconds() + " s" : d.toMillis() + " ms";
   }
 
-  private void publish() {
-    publisher.accept(vassals.values().stream().map(Vassal::view).collect(ImmutableList.toImmutableList()));
+  /**
+   * Delivers an event once the snapshot shows what it says: a listener that looks at
+   * {@link Emperor#vassals()} on receiving it never sees an older state. Only the concerned
+   * vassal's view is rebuilt, so a thousand vassals starting at once stay cheap.
+   */
+  private void fire(Vassal v, VassalEvent event) {
+    List<VassalView> current = snapshot;
+    List<VassalView> next = new ArrayList<>(current.size());
+    boolean found = false;
+    for (VassalView view : current) {
+      if (view.name().equals(v.name()) && vassals.get(v.name()) == v) {
+        next.add(v.view(blacklist.get(v.name()).isPresent()));
+        found = true;
+      } else {
+        next.add(view);
+      }
+    }
+    if (found) {
+      snapshot = Collections.unmodifiableList(next);
+      blacklistSnapshot = blacklist.snapshot();
+    } else {
+      dirty = true; // a vassal added or removed: the whole list changes
+      publishIfDirty();
+    }
+    listeners.fire(event);
+  }
+
+  private void publishIfDirty() {
+    if (!dirty) {
+      return;
+    }
+    dirty = false;
+    List<VassalView> views = new ArrayList<>(vassals.size());
+    for (Vassal v : vassals.values()) {
+      views.add(v.view(blacklist.get(v.name()).isPresent()));
+    }
+    snapshot = Collections.unmodifiableList(views);
+    blacklistSnapshot = blacklist.snapshot();
   }
 }

@@ -1,28 +1,58 @@
 package io.psgivassal.emperor.core;
 
 import io.psgivassal.emperor.natives.ExitStatus;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.Optional;
 
-/** Something that happened to a vassal, as delivered to {@link VassalListener}s. */
-public record VassalEvent(Type type, String vassal, int pid, boolean adopted, Optional<ExitStatus> status, Instant at) {
+/**
+ * Something that happened to a vassal, as delivered to {@link VassalListener}s.
+ *
+ * @param pid the process concerned, 0 when there is none (e.g. REMOVED of a vassal waiting on its socket)
+ * @param adopted whether that process came from a fork server
+ * @param status how it ended, for DIED
+ * @param throttle how long the Emperor waits before the next start, for BLACKLISTED
+ * @param detail a human-readable reason (what was sent, why it was cursed, ...), may be empty
+ */
+public record VassalEvent(Type type, String vassal, int pid, boolean adopted, Optional<ExitStatus> status,
+    Optional<Duration> throttle, String detail, Instant at) {
+
   public enum Type {
-    /** A process exists for the vassal (spawned, or adopted from the fork server). */
+    /** A process exists for the vassal (spawned, or adopted from a fork server). */
     SPAWNED,
+    /** It sent 1. */
     READY,
+    /** It sent 5. */
     ACCEPTING,
+    /** It sent 17. */
     LOYAL,
+    /** It sent no heartbeat for the heartbeat timeout after its first one: it is being killed. */
+    HEARTBEAT_MISSED,
+    /** Its config changed: the Emperor sent it 1 (reload). */
+    RELOAD_SENT,
+    /** The Emperor condemned it: sent it 0 or 2, or its pipe closed; SIGKILL follows after the reload mercy. */
+    CURSED,
     /** The process exited; {@link #status()} says how. */
     DIED,
     /** Like SPAWNED, for any start after the first; sent right after the SPAWNED event. */
-    RESPAWNED
+    RESPAWNED,
+    /** It died before it was loyal; {@link #throttle()} says when it is tried again. */
+    BLACKLISTED,
+    /** Its config is gone and so is its process: the Emperor forgot it. */
+    REMOVED
   }
 
-  static VassalEvent of(Type type, Vassal v) {
-    return new VassalEvent(type, v.spec().name(), v.pid(), v.spec().adopted(), Optional.empty(), Instant.now());
+  static VassalEvent of(Type type, Vassal v, String detail) {
+    return new VassalEvent(type, v.name(), v.pid(), v.adopted(), Optional.empty(), Optional.empty(), detail, Instant.now());
   }
 
-  static VassalEvent died(Vassal v, ExitStatus status) {
-    return new VassalEvent(Type.DIED, v.spec().name(), v.pid(), v.spec().adopted(), Optional.of(status), Instant.now());
+  static VassalEvent died(Vassal v, int pid, ExitStatus status) {
+    return new VassalEvent(Type.DIED, v.name(), pid, v.adopted(), Optional.of(status), Optional.empty(),
+        status.toString(), Instant.now());
+  }
+
+  static VassalEvent blacklisted(Vassal v, Duration throttle, int attempt) {
+    return new VassalEvent(Type.BLACKLISTED, v.name(), 0, v.adopted(), Optional.empty(), Optional.of(throttle),
+        "attempt " + attempt, Instant.now());
   }
 }

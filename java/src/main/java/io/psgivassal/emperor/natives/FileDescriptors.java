@@ -64,6 +64,20 @@ public final class FileDescriptors {
     }
   }
 
+  /**
+   * /dev/null opened read-write and close-on-exec: what a spawned vassal gets as stdin when no
+   * on-demand socket goes there (uWSGI remaps fd 0 the same way), so it never reads the JVM's.
+   */
+  public static int openDevNull() {
+    int fd = LibC.INSTANCE.open("/dev/null", O_RDWR | LibC.O_CLOEXEC);
+    if (fd < 0) {
+      throw NativeException.last("open(/dev/null)");
+    }
+    return fd;
+  }
+
+  private static final int O_RDWR = 2;
+
   /** The session id of the calling process. */
   public static int ownSessionId() {
     int sid = LibC.INSTANCE.getsid(0);

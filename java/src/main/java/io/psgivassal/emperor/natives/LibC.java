@@ -23,6 +23,7 @@ interface LibC extends Library {
   int ECHILD = 10;
   int EAGAIN = 11;
   int EPIPE = 32;
+  int ECONNABORTED = 103;
   int ECONNRESET = 104;
   int ECONNREFUSED = 111;
   int EINPROGRESS = 115;
@@ -45,6 +46,8 @@ interface LibC extends Library {
 
   int getpid();
 
+  int open(String path, int flags);
+
   // sockets
   int socket(int domain, int type, int protocol);
 
@@ -55,6 +58,12 @@ interface LibC extends Library {
   int bind(int fd, byte[] addr, int addrlen);
 
   int listen(int fd, int backlog);
+
+  int shutdown(int fd, int how);
+
+  int setsockopt(int fd, int level, int optname, int[] optval, int optlen);
+
+  int getsockname(int fd, byte[] addr, int[] addrlen);
 
   int accept4(int fd, Pointer addr, Pointer addrlen, int flags);
 

@@ -90,8 +90,17 @@ public final class UnixSockets {
 
   /** A close-on-exec listening socket bound to {@code path} (blocking accept). */
   public static int listen(Path path, int backlog) {
+    return listen(path, backlog, false);
+  }
+
+  /**
+   * A close-on-exec listening socket bound to {@code path}. A non-blocking one is for the event
+   * loop's own accepts; a socket handed to a vassal must stay blocking, because O_NONBLOCK lives
+   * in the open file description the vassal shares.
+   */
+  public static int listen(Path path, int backlog, boolean nonBlocking) {
     byte[] addr = sockaddrUn(path);
-    int fd = LibC.INSTANCE.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = LibC.INSTANCE.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonBlocking ? SOCK_NONBLOCK : 0), 0);
     if (fd < 0) {
       throw NativeException.last("socket");
     }
@@ -119,6 +128,51 @@ public final class UnixSockets {
       if (errno != LibC.EINTR) {
         throw new NativeException("accept4", errno);
       }
+    }
+  }
+
+  /**
+   * Non-blocking accept4(SOCK_CLOEXEC | SOCK_NONBLOCK) on a listening socket of any family.
+   *
+   * @return the connection, or {@link #WOULD_BLOCK} when none is pending (or it was aborted)
+   */
+  public static int acceptNonBlocking(int listenFd) {
+    while (true) {
+      int fd = LibC.INSTANCE.accept4(listenFd, null, null, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (fd >= 0) {
+        return fd;
+      }
+      int errno = Native.getLastError();
+      if (errno == LibC.EINTR) {
+        continue;
+      }
+      if (errno == LibC.EAGAIN || errno == LibC.ECONNABORTED) {
+        return WOULD_BLOCK;
+      }
+      throw new NativeException("accept4", errno);
+    }
+  }
+
+  /**
+   * Non-blocking send of {@code data[off..]} on any stream socket, without SIGPIPE.
+   *
+   * @return bytes sent, or {@link #WOULD_BLOCK}
+   */
+  public static int sendNonBlocking(int fd, byte[] data, int off) {
+    byte[] rest = off == 0 ? data : Arrays.copyOfRange(data, off, data.length);
+    while (true) {
+      long r = LibC.INSTANCE.send(fd, rest, rest.length, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (r >= 0) {
+        return (int) r;
+      }
+      int errno = Native.getLastError();
+      if (errno == LibC.EINTR) {
+        continue;
+      }
+      if (errno == LibC.EAGAIN) {
+        return WOULD_BLOCK;
+      }
+      throw new NativeException("send", errno);
     }
   }
 
@@ -281,6 +335,14 @@ public final class UnixSockets {
       }
       throw new NativeException("send", errno);
     }
+  }
+
+  /**
+   * shutdown(SHUT_WR): the peer reads EOF after what was sent, and a close that follows cannot
+   * turn into a reset that destroys unread data. Errors (the peer is gone) are ignored.
+   */
+  public static void shutdownOutput(int fd) {
+    LibC.INSTANCE.shutdown(fd, 1);
   }
 
   /** Blocking read of one byte; -1 at EOF. */

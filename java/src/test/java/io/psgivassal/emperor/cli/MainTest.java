@@ -1,17 +1,23 @@
 package io.psgivassal.emperor.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.psgivassal.emperor.core.Emperor;
+import io.psgivassal.emperor.core.ListenAddress;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class MainTest {
+  @TempDir Path tmp;
   private String err;
   private String out;
 
@@ -40,24 +46,84 @@ class MainTest {
     assertEquals("emperor: missing required option --emperor DIR (try --help)\n", err);
     assertEquals(2, run("--emperor", "/nonexistent-dir-for-test"));
     assertTrue(err.contains("is not a directory"), err);
+    assertEquals(2, run("--emperor", "/tmp", "--emperor-throttle", "-5"));
+    assertEquals("emperor: option --emperor-throttle expects a number of milliseconds, got '-5' (try --help)\n", err);
+    assertEquals(2, run("--emperor", "/tmp", "--emperor-required-heartbeat=x"));
+    assertTrue(err.contains("--emperor-required-heartbeat expects a number of seconds"), err);
+    assertEquals(2, run("--emperor", "/tmp", "--emperor-graceful-shutdown=perhaps"));
+    assertTrue(err.contains("--emperor-graceful-shutdown takes no value"), err);
+    assertEquals(2, run("--emperor", "/tmp", "--binary-path", "/bin/sh", "--emperor-stats", "127.0.0.1:99999"));
+    assertTrue(err.startsWith("emperor: --emperor-stats ") && err.contains("99999"), err);
+    assertEquals(2, run("--emperor", "/tmp/*/x.ini", "--binary-path", "/bin/sh"));
+    assertTrue(err.contains("--emperor") && err.contains("wildcards"), err);
+    assertEquals(2, run("--emperor", "/tmp", "--binary-path", "no-such-binary-anywhere"));
+    assertTrue(err.contains("--binary-path") && err.contains("no-such-binary-anywhere"), err);
+    assertEquals(2, run("--emperor", "/tmp", "--binary-path", "/bin/sh", "--emperor-on-demand-dir", "/nonexistent-od"));
+    assertTrue(err.contains("--emperor-on-demand-directory /nonexistent-od is not a directory"), err);
   }
 
   @Test
-  void helpPrintsUsage() {
+  void helpListsEveryFlag() {
     assertEquals(0, run("--help"));
-    assertTrue(out.startsWith("usage: emperor --emperor DIR"), out);
+    assertTrue(out.startsWith("usage: emperor --emperor DIR|GLOB"), out);
+    for (String flag : List.of("--emperor ", "--emperor-use-fork-server", "--vassal-fork-base", "--binary-path",
+        "--emperor-stats", "--emperor-throttle", "--emperor-max-throttle", "--emperor-heartbeat", "--reload-mercy",
+        "--emperor-graceful-shutdown", "--emperor-on-demand-extension", "--emperor-on-demand-directory",
+        "--emperor-fork-server-attr", "--vassals-start-hook", "--vassals-stop-hook", "--help")) {
+      assertTrue(out.contains(flag), flag + " in --help");
+    }
     assertEquals("", err);
   }
 
   @Test
-  void parsesRepeatedForkBasesAndEqualsForm() throws Exception {
-    CommandLine cl = CommandLine.parse(new String[] {"--emperor=/v", "--emperor-use-fork-server", "/run/f.sock",
-        "--vassal-fork-base", "base.ini", "--vassal-fork-base=other.ini", "--binary-path", "/usr/bin/psgi-vassal",
-        "--reload-mercy", "7"});
-    assertEquals(Path.of("/v"), cl.emperorDir().orElseThrow());
+  void parsesEveryFlagAndTheEqualsForm() throws Exception {
+    CommandLine cl = CommandLine.parse(new String[] {"--emperor=/v", "--emperor", "/w/*.ini", "--emperor-use-fork-server",
+        "/run/f.sock", "--vassal-fork-base", "base.ini", "--vassal-fork-base=other.ini", "--binary-path",
+        "/usr/bin/psgi-vassal", "--reload-mercy", "7", "--emperor-stats", "127.0.0.1:9191", "--emperor-throttle", "250",
+        "--emperor-max-throttle=4000", "--emperor-heartbeat", "12", "--emperor-graceful-shutdown",
+        "--emperor-on-demand-ext", ".sock", "--emperor-on-demand-directory", "/od", "--emperor-fork-server-attr",
+        "fork-server", "--emperor-collect-attr", "team", "--vassals-start-hook", "/bin/start", "--vassals-stop-hook",
+        "/bin/stop", "--vassals-hook-timeout", "9", "--emperor-freq", "2"});
+    assertEquals(List.of("/v", "/w/*.ini"), cl.emperor());
     assertEquals(Path.of("/run/f.sock"), cl.forkServerSocket().orElseThrow());
     assertEquals(List.of("base.ini", "other.ini"), cl.forkBases());
     assertEquals("/usr/bin/psgi-vassal", cl.binaryPath().orElseThrow());
     assertEquals(Duration.ofSeconds(7), cl.reloadMercy());
+    assertEquals(Optional.of("127.0.0.1:9191"), cl.stats());
+    assertEquals(Duration.ofMillis(250), cl.throttle());
+    assertEquals(Duration.ofMillis(4000), cl.maxThrottle());
+    assertEquals(Duration.ofSeconds(12), cl.heartbeat());
+    assertTrue(cl.gracefulShutdown());
+    assertEquals(Optional.of(".sock"), cl.onDemandExtension());
+    assertEquals(Optional.of(Path.of("/od")), cl.onDemandDirectory());
+    assertEquals(Optional.of("fork-server"), cl.forkServerAttr());
+    assertEquals(List.of("team"), cl.collectAttrs());
+    assertEquals(Optional.of("/bin/start"), cl.startHook());
+    assertEquals(Optional.of("/bin/stop"), cl.stopHook());
+    assertEquals(Duration.ofSeconds(9), cl.hookTimeout());
+    assertEquals(Duration.ofSeconds(2), cl.rescanInterval());
+  }
+
+  @Test
+  void defaultsAreUwsgis() throws Exception {
+    CommandLine cl = CommandLine.parse(new String[] {"--emperor", "/v"});
+    assertEquals(Duration.ofSeconds(30), cl.reloadMercy());
+    assertEquals(Duration.ofMillis(1000), cl.throttle());
+    assertEquals(Duration.ofMinutes(3), cl.maxThrottle());
+    assertEquals(Duration.ofSeconds(30), cl.heartbeat());
+    assertFalse(cl.gracefulShutdown());
+  }
+
+  @Test
+  void buildsTheEmperorTheFlagsDescribe() throws Exception {
+    CommandLine cl = CommandLine.parse(new String[] {"--emperor", tmp.toString(), "--emperor", tmp + "/*.ini",
+        "--binary-path", "/bin/sh", "--emperor-stats", "127.0.0.1:0", "--emperor-graceful-shutdown",
+        "--emperor-fork-server-attr", "fs", "--emperor-on-demand-dir", tmp.toString()});
+    Emperor e = Main.build(cl);
+    assertEquals(List.of(tmp.toString(), tmp + "/*.ini"), e.monitors().stream().map(m -> m.id()).toList());
+    assertTrue(e.config().gracefulShutdown());
+    assertEquals(Optional.of("fs"), e.config().forkServerAttribute());
+    assertEquals(Optional.of(ListenAddress.parse("127.0.0.1:0")), e.config().stats());
+    assertEquals(Optional.of(tmp), e.config().onDemandDirectory());
   }
 }

@@ -1,103 +1,61 @@
 package io.psgivassal.emperor.core;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.psgivassal.emperor.natives.ProcFs;
-import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
+import io.psgivassal.emperor.testing.Await;
+import io.psgivassal.emperor.testing.Http;
+import io.psgivassal.emperor.testing.Ports;
+import io.psgivassal.emperor.testing.Procs;
+import io.psgivassal.emperor.testing.VassalWorld;
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * The real thing: the Perl fork server as base vassal, three vassals adopted through it, HTTP
- * served by each, and nothing left behind after stop().
+ * The spine end to end: the Perl fork server as base vassal, three vassals adopted through it,
+ * HTTP served by each, and nothing left behind after stop().
  */
 class EmperorIT {
-  private static final Pattern HELLO = Pattern.compile("Hello from pid (\\d+)\\s*");
-
-  private Path tmp;
-  private Emperor emperor;
+  private VassalWorld world;
 
   @BeforeEach
-  void createDir() throws IOException {
-    tmp = Files.createTempDirectory("emperor-it-");
+  void setUp() throws Exception {
+    world = VassalWorld.create();
   }
 
   @AfterEach
-  void cleanUp() throws Exception {
-    try {
-      if (emperor != null && emperor.state() != com.google.common.util.concurrent.Service.State.TERMINATED
-          && emperor.state() != com.google.common.util.concurrent.Service.State.FAILED) {
-        emperor.stopAsync().awaitTerminated(60, TimeUnit.SECONDS);
-      }
-    } finally {
-      try (Stream<Path> walk = Files.walk(tmp)) {
-        walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-      }
-      assertTrue(Files.notExists(tmp), "temp dir removed");
-    }
-  }
-
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      return s.getLocalPort();
-    }
+  void tearDown() throws Exception {
+    world.close();
   }
 
   @Test
   void adoptsThreeVassalsThroughThePerlForkServerAndStopsEverything() throws Exception {
-    String binary = System.getProperty("psgi.vassal");
-    String root = System.getProperty("project.root");
-    assumeTrue(binary != null && Files.isExecutable(Path.of(binary)), "psgi-vassal not built: " + binary);
-    Path hello = Path.of(root, "integration/apps/hello.psgi");
-    assertTrue(Files.isRegularFile(hello), hello + " missing");
-
-    Path sock = tmp.resolve("fork.sock");
-    Files.writeString(tmp.resolve("base.ini"), "[uwsgi]\nearly-psgi = " + hello + "\nfork-server = " + sock + "\n");
+    world.writeBase();
     Map<String, Integer> ports = new LinkedHashMap<>();
     for (int i = 1; i <= 3; i++) {
-      int port = freePort();
+      int port = Ports.free();
       ports.put("app" + i + ".ini", port);
-      Files.writeString(tmp.resolve("app" + i + ".ini"),
-          "[uwsgi]\nhttp-socket = 127.0.0.1:" + port + "\nprocesses = 2\nmaster = true\n");
+      world.write("app" + i + ".ini", "[uwsgi]\nhttp-socket = 127.0.0.1:" + port + "\nprocesses = 2\nmaster = true\n");
     }
+    Emperor emperor = world.start(world.builder().reloadMercy(Duration.ofSeconds(5)));
 
-    emperor = Emperor.builder()
-        .vassalDirectory(tmp)
-        .binaryPath(binary)
-        .forkBase("base.ini")
-        .forkServerSocket(sock)
-        .reloadMercy(Duration.ofSeconds(5))
-        .build();
-    emperor.startAsync().awaitRunning(30, TimeUnit.SECONDS);
-
-    EmperorTest.await("three adopted vassals accepting", Duration.ofSeconds(30),
+    Await.until("three adopted vassals accepting", VassalWorld.WAIT,
         () -> emperor.vassals().stream().filter(VassalView::adopted).filter(VassalView::accepting).count() == 3);
 
     long jvm = ProcessHandle.current().pid();
-    HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     Set<Integer> vassalPids = new HashSet<>();
     List<Integer> everyPid = new ArrayList<>();
     for (Map.Entry<String, Integer> e : ports.entrySet()) {
@@ -107,12 +65,9 @@ class EmperorIT {
       assertEquals(jvm, ProcFs.stat(v.pid()).orElseThrow().ppid(), v.name() + " re-parented to the JVM");
       vassalPids.add(v.pid());
 
-      HttpResponse<String> r = http.send(HttpRequest.newBuilder(v.httpUrl().get()).timeout(Duration.ofSeconds(10)).build(),
-          HttpResponse.BodyHandlers.ofString());
-      assertEquals(200, r.statusCode(), v.name());
-      Matcher m = HELLO.matcher(r.body());
-      assertTrue(m.matches(), r.body());
-      int worker = Integer.parseInt(m.group(1));
+      Http.Response r = Http.get(e.getValue());
+      assertEquals(200, r.status(), v.name());
+      int worker = r.helloPid();
       Set<Integer> workers = ProcFs.children(v.pid());
       assertTrue(workers.contains(worker), "served by a worker of " + v.name() + ": " + worker + " in " + workers);
       everyPid.add(v.pid());
@@ -129,5 +84,7 @@ class EmperorIT {
     List<Integer> survivors = everyPid.stream().filter(p -> ProcFs.stat(p).isPresent()).toList();
     assertEquals(List.of(), survivors, "no vassal or worker process outlives the Emperor");
     assertTrue(emperor.vassals().stream().allMatch(v -> v.state() == VassalState.DEAD));
+    assertEquals(List.of(), Procs.zombieChildren(), "no zombie of ours");
+    assertFalse(Files.exists(world.forkSocket), "fork-server socket removed");
   }
 }

@@ -1,0 +1,246 @@
+package io.psgivassal.emperor.core;
+
+import io.psgivassal.emperor.forkserver.AdoptionTimeoutException;
+import io.psgivassal.emperor.forkserver.AttachedFds;
+import io.psgivassal.emperor.forkserver.ForkServerClient;
+import io.psgivassal.emperor.forkserver.ForkServerException;
+import io.psgivassal.emperor.forkserver.ForkServerUnavailableException;
+import io.psgivassal.emperor.forkserver.PendingAdoption;
+import io.psgivassal.emperor.natives.Epoll;
+import io.psgivassal.emperor.natives.FileDescriptors;
+import io.psgivassal.emperor.natives.NativeException;
+import io.psgivassal.emperor.natives.UnixSockets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.OptionalInt;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The adoptions asked of one fork server. A fork server serves one request at a time from its
+ * backlog, so at most {@code maxInFlight} requests are outstanding and the rest wait here in
+ * order; nothing is ever dropped. While the fork server is not answering (not started yet, or
+ * dead and being respawned) the whole queue waits and probes it with a growing delay, instead of
+ * every vassal hammering a missing socket on its own; {@link #poke()} retries at once (the
+ * Supervisor calls it when a base vassal reports ready). Runs on the event loop thread.
+ */
+final class ForkServerQueue {
+  private static final Logger log = LoggerFactory.getLogger(ForkServerQueue.class);
+
+  /** What becomes of a request. */
+  interface Outcome {
+    /** A process exists: {@code pipeFd}/{@code configFd} are the Emperor's ends (configFd -1 if none). */
+    void adopted(Vassal v, int pid, int pipeFd, int configFd);
+
+    /** This request failed (the fork server refused it, timed out, ...); the vassal should try again later. */
+    void failed(Vassal v, String why);
+  }
+
+  private record InFlight(PendingAdoption pending, int pipeFd, int configFd, EventLoop.Timer timeout) {}
+
+  private final ForkServerClient client;
+  private final EventLoop loop;
+  private final Outcome outcome;
+  private final String binary;
+  private final int maxInFlight;
+  private final Duration adoptionTimeout;
+  private final Backoff probeBackoff;
+  private final Deque<Vassal> waiting = new ArrayDeque<>();
+  private final Map<Vassal, InFlight> inFlight = new LinkedHashMap<>();
+  private boolean down;
+  private int failedProbes;
+  private EventLoop.Timer probeTimer;
+
+  ForkServerQueue(Path socket, EventLoop loop, Outcome outcome, String binary, int maxInFlight,
+      Duration adoptionTimeout, Duration retryInitial, Duration retryMax) {
+    this.client = new ForkServerClient(socket);
+    this.loop = loop;
+    this.outcome = outcome;
+    this.binary = binary;
+    this.maxInFlight = Math.max(1, maxInFlight);
+    this.adoptionTimeout = adoptionTimeout;
+    this.probeBackoff = new Backoff(retryInitial, retryMax);
+  }
+
+  Path socket() {
+    return client.socketPath();
+  }
+
+  void submit(Vassal v) {
+    waiting.addLast(v);
+    pump();
+  }
+
+  /** Forgets {@code v}'s request; an in-flight one is abandoned (its vassal sees EOF and exits). */
+  void cancel(Vassal v) {
+    if (!waiting.remove(v)) {
+      InFlight f = inFlight.remove(v);
+      if (f != null) {
+        finish(f);
+        FileDescriptors.closeQuietly(f.pipeFd());
+        FileDescriptors.closeQuietly(f.configFd());
+        pump();
+      }
+    }
+  }
+
+  /** The fork server may be up now: stop waiting for the next probe. */
+  void poke() {
+    if (down) {
+      if (probeTimer != null) {
+        probeTimer.cancel();
+        probeTimer = null;
+      }
+      probeBackoff.reset();
+      down = false;
+      pump();
+    }
+  }
+
+  boolean hasInFlight() {
+    return !inFlight.isEmpty();
+  }
+
+  int waitingCount() {
+    return waiting.size() + inFlight.size();
+  }
+
+  private void pump() {
+    while (!down && inFlight.size() < maxInFlight && !waiting.isEmpty()) {
+      send(waiting.pollFirst());
+    }
+  }
+
+  private void send(Vassal v) {
+    boolean config = v.spec.config() instanceof VassalSpec.TextConfig;
+    int[] pipe;
+    int[] cfg = null;
+    try {
+      pipe = UnixSockets.socketPair();
+      if (config) {
+        try {
+          cfg = UnixSockets.socketPair();
+        } catch (NativeException e) {
+          FileDescriptors.closeQuietly(pipe[0]);
+          FileDescriptors.closeQuietly(pipe[1]);
+          throw e;
+        }
+      }
+    } catch (NativeException e) {
+      outcome.failed(v, e.getMessage()); // EMFILE and the like: may clear up
+      return;
+    }
+    AttachedFds fds = AttachedFds.of(pipe[1], cfg == null ? -1 : cfg[1], v.onDemandFd());
+    PendingAdoption pending;
+    try {
+      pending = client.send(v.argv(binary), fds);
+    } catch (ForkServerUnavailableException e) {
+      closeAll(pipe, cfg);
+      waiting.addFirst(v);
+      markDown(e.getMessage());
+      return;
+    } catch (ForkServerException e) {
+      closeAll(pipe, cfg);
+      outcome.failed(v, e.getMessage());
+      return;
+    }
+    if (failedProbes > 0) {
+      log.info("fork server {} answers again", socket());
+      failedProbes = 0;
+    }
+    probeBackoff.reset();
+    // The fork server holds its own references now; ours would keep the pipes from reporting EOF
+    // when the vassal goes away.
+    FileDescriptors.closeQuietly(pipe[1]);
+    if (cfg != null) {
+      FileDescriptors.closeQuietly(cfg[1]);
+    }
+    EventLoop.Timer timeout = loop.schedule(adoptionTimeout.toMillis(), TimeUnit.MILLISECONDS,
+        () -> fail(v, new AdoptionTimeoutException(adoptionTimeout).getMessage()));
+    inFlight.put(v, new InFlight(pending, pipe[0], cfg == null ? -1 : cfg[0], timeout));
+    loop.register(pending.fd(), Epoll.EPOLLIN | Epoll.EPOLLRDHUP, events -> onReply(v));
+  }
+
+  private void onReply(Vassal v) {
+    InFlight f = inFlight.get(v);
+    if (f == null) {
+      return;
+    }
+    OptionalInt pid;
+    try {
+      pid = f.pending().onReadable();
+    } catch (ForkServerException e) {
+      fail(v, e.getMessage());
+      return;
+    }
+    if (pid.isPresent()) {
+      inFlight.remove(v);
+      finish(f);
+      outcome.adopted(v, pid.getAsInt(), f.pipeFd(), f.configFd());
+      pump();
+    }
+  }
+
+  private void fail(Vassal v, String why) {
+    InFlight f = inFlight.remove(v);
+    if (f == null) {
+      return;
+    }
+    finish(f);
+    FileDescriptors.closeQuietly(f.pipeFd());
+    FileDescriptors.closeQuietly(f.configFd());
+    outcome.failed(v, "fork server " + socket() + ": " + why);
+    pump();
+  }
+
+  private void finish(InFlight f) {
+    f.timeout().cancel();
+    loop.unregister(f.pending().fd());
+    f.pending().close();
+  }
+
+  private void markDown(String why) {
+    down = true;
+    failedProbes++;
+    long delay = probeBackoff.nextDelayMillis();
+    if (failedProbes == 1 || failedProbes % 50 == 0) {
+      log.info("fork server {} is not answering ({}); {} adoption(s) wait for it, next try in {} ms",
+          socket(), why, waitingCount(), delay);
+    } else {
+      log.debug("fork server {} still not answering ({}); next try in {} ms", socket(), why, delay);
+    }
+    probeTimer = loop.schedule(delay, TimeUnit.MILLISECONDS, () -> {
+      probeTimer = null;
+      down = false;
+      pump();
+    });
+  }
+
+  /** Abandons everything (the Emperor stops). */
+  void close() {
+    if (probeTimer != null) {
+      probeTimer.cancel();
+    }
+    for (Map.Entry<Vassal, InFlight> e : inFlight.entrySet()) {
+      finish(e.getValue());
+      FileDescriptors.closeQuietly(e.getValue().pipeFd());
+      FileDescriptors.closeQuietly(e.getValue().configFd());
+    }
+    inFlight.clear();
+    waiting.clear();
+  }
+
+  private static void closeAll(int[] pipe, int[] cfg) {
+    FileDescriptors.closeQuietly(pipe[0]);
+    FileDescriptors.closeQuietly(pipe[1]);
+    if (cfg != null) {
+      FileDescriptors.closeQuietly(cfg[0]);
+      FileDescriptors.closeQuietly(cfg[1]);
+    }
+  }
+}

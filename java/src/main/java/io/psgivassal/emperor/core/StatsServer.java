@@ -1,0 +1,158 @@
+package io.psgivassal.emperor.core;
+
+import io.psgivassal.emperor.natives.Epoll;
+import io.psgivassal.emperor.natives.FileDescriptors;
+import io.psgivassal.emperor.natives.NativeException;
+import io.psgivassal.emperor.natives.UnixSockets;
+import io.psgivassal.emperor.stats.StatsJson;
+import java.io.Closeable;
+import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * uWSGI's {@code --emperor-stats}: every connection gets one JSON document, then the Emperor
+ * closes it. Served by the event loop itself: accepts and writes are non-blocking, a document
+ * larger than the socket buffer is finished when the socket is writable again, and a client that
+ * does not read is dropped after a timeout. After the document the Emperor shuts its side down
+ * and closes once the client has closed too, so whatever the client sent (an HTTP request, say)
+ * cannot turn the close into a reset that destroys the document's tail.
+ */
+final class StatsServer implements Closeable {
+  private static final Logger log = LoggerFactory.getLogger(StatsServer.class);
+  private static final long CLIENT_TIMEOUT_MILLIS = 10_000;
+
+  private final EventLoop loop;
+  private final BoundSocket socket;
+  private final Supplier<EmperorStatus> status;
+  private final Map<Integer, Client> clients = new HashMap<>();
+  private final byte[] sink = new byte[4096];
+
+  private final class Client {
+    final int fd;
+    final byte[] doc;
+    int off;
+    boolean registered;
+    final EventLoop.Timer timeout;
+
+    Client(int fd, byte[] doc) {
+      this.fd = fd;
+      this.doc = doc;
+      this.timeout = loop.schedule(CLIENT_TIMEOUT_MILLIS, TimeUnit.MILLISECONDS, () -> drop(this, "timed out"));
+    }
+  }
+
+  /** @throws IllegalArgumentException naming the address, when it cannot be bound */
+  StatsServer(ListenAddress address, EventLoop loop, Supplier<EmperorStatus> status) {
+    this.loop = loop;
+    this.status = status;
+    this.socket = BoundSocket.bind(address, true, false);
+  }
+
+  /** Starts accepting; on the loop thread. */
+  void start() {
+    loop.register(socket.fd(), Epoll.EPOLLIN, events -> accept());
+    log.info("Emperor stats server on {}", describe());
+  }
+
+  String describe() {
+    return socket.address().isTcp() ? socket.address().host().orElse("") + ":" + socket.localPort()
+        : socket.address().toString();
+  }
+
+  /** The TCP port actually bound (for port 0). */
+  int port() {
+    return socket.localPort();
+  }
+
+  private void accept() {
+    while (true) {
+      int fd;
+      try {
+        fd = UnixSockets.acceptNonBlocking(socket.fd());
+      } catch (NativeException e) {
+        log.warn("stats server {}: {}", describe(), e.getMessage());
+        return;
+      }
+      if (fd == UnixSockets.WOULD_BLOCK) {
+        return;
+      }
+      Client c = new Client(fd, StatsJson.render(status.get()).getBytes(StandardCharsets.UTF_8));
+      clients.put(fd, c);
+      write(c);
+    }
+  }
+
+  private void write(Client c) {
+    try {
+      while (c.off < c.doc.length) {
+        int n = UnixSockets.sendNonBlocking(c.fd, c.doc, c.off);
+        if (n == UnixSockets.WOULD_BLOCK) {
+          watch(c, Epoll.EPOLLOUT, () -> write(c));
+          return;
+        }
+        c.off += n;
+      }
+    } catch (NativeException e) {
+      drop(c, e.getMessage()); // the client went away
+      return;
+    }
+    UnixSockets.shutdownOutput(c.fd);
+    watch(c, Epoll.EPOLLIN | Epoll.EPOLLRDHUP, () -> drain(c));
+    drain(c);
+  }
+
+  /** Discards what the client sends until it closes. */
+  private void drain(Client c) {
+    while (clients.get(c.fd) == c) {
+      int n;
+      try {
+        n = UnixSockets.recv(c.fd, sink);
+      } catch (NativeException e) {
+        n = 0;
+      }
+      if (n == UnixSockets.WOULD_BLOCK) {
+        return;
+      }
+      if (n == 0) {
+        drop(c, null);
+      }
+    }
+  }
+
+  private void watch(Client c, int events, Runnable r) {
+    if (c.registered) {
+      loop.unregister(c.fd);
+    }
+    loop.register(c.fd, events, ev -> r.run());
+    c.registered = true;
+  }
+
+  private void drop(Client c, String why) {
+    if (clients.remove(c.fd) != c) {
+      return;
+    }
+    c.timeout.cancel();
+    if (c.registered) {
+      loop.unregister(c.fd);
+    }
+    FileDescriptors.closeQuietly(c.fd);
+    if (why != null) {
+      log.debug("stats client dropped: {}", why);
+    }
+  }
+
+  @Override
+  public void close() {
+    for (Client c : List.copyOf(clients.values())) {
+      drop(c, null);
+    }
+    loop.unregister(socket.fd());
+    socket.close();
+  }
+}

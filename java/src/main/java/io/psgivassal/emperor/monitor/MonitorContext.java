@@ -1,0 +1,35 @@
+package io.psgivassal.emperor.monitor;
+
+import io.psgivassal.emperor.core.VassalSpec;
+import java.time.Duration;
+import java.time.Instant;
+
+/**
+ * What a {@link Monitor} may do. {@link #put}, {@link #remove} and {@link #schedule} belong to the
+ * Emperor's loop thread (call them from {@link Monitor#start} or from tasks given to
+ * {@link #execute}); {@link #execute} may be called from any thread.
+ */
+public interface MonitorContext {
+  /**
+   * A vassal exists: started if new; if known and its spec or modification time differ, its
+   * config changed (the Emperor sends it 1, reload).
+   */
+  void put(VassalSpec spec, Instant lastModified);
+
+  /** The vassal's config is gone: the Emperor stops it (0, or 2 when graceful) and forgets it. */
+  void remove(String name);
+
+  /** Runs {@code task} on the loop thread; thread-safe. */
+  void execute(Runnable task);
+
+  /** Runs {@code task} on the loop thread after {@code delay}; loop thread only. */
+  Cancellable schedule(Duration delay, Runnable task);
+
+  /** The Emperor-wide options monitors apply (uWSGI's globals). */
+  MonitorSettings settings();
+
+  /** A scheduled task. */
+  interface Cancellable {
+    void cancel();
+  }
+}

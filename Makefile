@@ -10,13 +10,12 @@ PROVE       ?= prove
 # Debian packages the build, the tests and the demo need.
 DEB_PACKAGES := \
 	openjdk-17-jdk-headless maven gcc make perl \
-	libplack-perl libhttp-parser-xs-perl libtest-tcp-perl \
+	libplack-perl libhttp-message-perl libtest-tcp-perl \
 	libplack-middleware-session-perl libdancer2-perl libmojolicious-perl libcatalyst-perl \
 	libmoose-perl libdatetime-perl libtemplate-perl \
-	libstream-buffered-perl libhttp-message-perl libhttp-date-perl \
-	nginx-light
+	nginx-light uwsgi-core uwsgi-plugin-psgi
 
-.PHONY: all deps build build-perl build-java test test-perl test-java test-cross \
+.PHONY: all deps build build-perl build-java test test-perl test-java test-cross test-example \
         demo install clean
 
 all: build
@@ -49,7 +48,7 @@ perl/Makefile: perl/Makefile.PL
 build-java:
 	$(MVN) -DskipTests package
 
-test: build test-perl test-java test-cross
+test: build test-perl test-java test-cross test-example
 
 test-perl:
 	$(MAKE) -C perl test
@@ -61,6 +60,11 @@ test-java:
 # Cross-language tests: the Emperor CLI driving real psgi-vassal processes.
 test-cross:
 	$(PROVE) -r t/
+
+# A Java host that uses only the library (no CLI), against the installed artifact.
+test-example:
+	$(MVN) -DskipTests install
+	integration/java-host/run-example
 
 demo: build
 	integration/demo/run

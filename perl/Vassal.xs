@@ -1,7 +1,10 @@
 /*
  * Vassal.xs - the parts of the vassal that Perl cannot do well:
  * descriptor passing (SCM_RIGHTS), peer credentials, bounded reads of one
- * uwsgi packet, the strict uwsgi packet/array/dict codec, and prctl().
+ * uwsgi packet, the strict uwsgi packet/array/dict codec, prctl(), and the
+ * Perl side of the worker's hot path (vassal_worker.c): worker_run, the
+ * scoreboard, Vassal::Conn (the response in flight) and Vassal::Input
+ * (psgi.input).
  *
  * Wire format: see PROTOCOL.md (uwsgi 2.1). All integers are little-endian.
  */
@@ -19,9 +22,13 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/stat.h>
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
+
+#include "vassal.h"
+#include "vassal_worker.h"
 
 #ifndef MSG_CMSG_CLOEXEC
 #define MSG_CMSG_CLOEXEC 0
@@ -517,3 +524,358 @@ set_cloexec(fd, on)
     RETVAL = flags;
   OUTPUT:
     RETVAL
+
+void
+fd_socket_info(fd)
+    int fd
+  PREINIT:
+    struct stat st;
+    HV *hv;
+    int v;
+    socklen_t l;
+  PPCODE:
+    /* What a received descriptor is, so that the fork server can refuse one
+     * that cannot be what the request says it is. */
+    hv = newHV();
+    if (fstat(fd, &st) != 0) {
+        hv_stores(hv, "error", newSVpv(strerror(errno), 0));
+    }
+    else if (!S_ISSOCK(st.st_mode)) {
+        hv_stores(hv, "socket", newSViv(0));
+        hv_stores(hv, "kind", newSVpv(S_ISFIFO(st.st_mode) ? "a pipe" : S_ISREG(st.st_mode) ? "a regular file"
+                                      : S_ISCHR(st.st_mode) ? "a character device" : S_ISDIR(st.st_mode) ? "a directory"
+                                      : "not a socket", 0));
+    }
+    else {
+        hv_stores(hv, "socket", newSViv(1));
+        l = sizeof(v);
+        if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &l) == 0) hv_stores(hv, "domain", newSViv(v));
+        l = sizeof(v);
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &l) == 0) hv_stores(hv, "type", newSViv(v));
+        l = sizeof(v);
+        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &l) == 0) hv_stores(hv, "listening", newSViv(v));
+        hv_stores(hv, "kind", newSVpvs("a socket"));
+    }
+    mXPUSHs(newRV_noinc((SV *)hv));
+
+SV *
+worker_run(opts)
+    HV *opts
+  CODE:
+    RETVAL = newSVpv(vassal_worker_run(aTHX_ opts), 0);
+  OUTPUT:
+    RETVAL
+
+IV
+parse_http_request(buf, env)
+    SV *buf
+    HV *env
+  CODE:
+    RETVAL = vassal_parse_http_request(aTHX_ buf, env);
+  OUTPUT:
+    RETVAL
+
+double
+monotonic_now()
+  CODE:
+    RETVAL = vassal_monotonic();
+  OUTPUT:
+    RETVAL
+
+SV *
+scoreboard_new(n)
+    int n
+  PREINIT:
+    vassal_board *b;
+  CODE:
+    if (n < 1 || n > 100000)
+        croak("scoreboard_new: %d slots", n);
+    b = vassal_scoreboard_new(n);
+    if (!b)
+        croak("scoreboard_new: mmap failed: %s", strerror(errno));
+    RETVAL = sv_bless(newRV_noinc(newSViv(PTR2IV(b))), gv_stashpvs("Vassal::Scoreboard", GV_ADD));
+  OUTPUT:
+    RETVAL
+
+MODULE = Vassal		PACKAGE = Vassal::Scoreboard
+
+int
+size(self)
+    SV *self
+  CODE:
+    RETVAL = (INT2PTR(vassal_board *, SvIV(SvRV(self))))->n;
+  OUTPUT:
+    RETVAL
+
+SV *
+slot(self, i)
+    SV *self
+    int i
+  PREINIT:
+    vassal_board *b;
+    vassal_slot *s;
+    HV *hv;
+  CODE:
+    b = INT2PTR(vassal_board *, SvIV(SvRV(self)));
+    if (i < 0 || i >= b->n)
+        croak("slot %d is not on the scoreboard (%d slots)", i, b->n);
+    s = b->slots + i;
+    hv = newHV();
+    hv_stores(hv, "pid", newSViv(s->pid));
+    hv_stores(hv, "accepting", newSViv(s->accepting));
+    hv_stores(hv, "busy_since", newSVnv(s->busy_since));
+    hv_stores(hv, "last_done", newSVnv(s->last_done));
+    hv_stores(hv, "requests", newSVuv((UV)s->requests));
+    RETVAL = newRV_noinc((SV *)hv);
+  OUTPUT:
+    RETVAL
+
+void
+reset(self, i)
+    SV *self
+    int i
+  PREINIT:
+    vassal_board *b;
+  CODE:
+    b = INT2PTR(vassal_board *, SvIV(SvRV(self)));
+    if (i < 0 || i >= b->n)
+        croak("slot %d is not on the scoreboard (%d slots)", i, b->n);
+    memset((void *)(b->slots + i), 0, sizeof(vassal_slot));
+
+MODULE = Vassal		PACKAGE = Vassal::Conn
+
+void
+send(self, status, headers, body)
+    SV *self
+    SV *status
+    SV *headers
+    SV *body
+  CODE:
+    vassal_conn_send(aTHX_ self, status, headers, body);
+
+void
+start(self, status, headers = NULL)
+    SV *self
+    SV *status
+    SV *headers
+  CODE:
+    vassal_conn_start(aTHX_ self, status, headers);
+
+void
+write(self, data)
+    SV *self
+    SV *data
+  CODE:
+    vassal_conn_write(aTHX_ self, data);
+
+void
+finish(self)
+    SV *self
+  CODE:
+    vassal_conn_finish(aTHX_ self);
+
+void
+no_keepalive(self)
+    SV *self
+  CODE:
+    vassal_conn_no_keepalive(aTHX_ self);
+
+int
+active(self)
+    SV *self
+  ALIAS:
+    started  = 1
+    finished = 2
+    io_taken = 3
+    keepalive = 4
+  CODE:
+    RETVAL = vassal_conn_flag(aTHX_ self, ix == 0 ? "active" : ix == 1 ? "started"
+                              : ix == 2 ? "finished" : ix == 3 ? "io_taken" : "keepalive");
+  OUTPUT:
+    RETVAL
+
+MODULE = Vassal		PACKAGE = Vassal::Input
+
+SV *
+new(class, data = NULL)
+    SV *class
+    SV *data
+  PREINIT:
+    STRLEN len = 0;
+    const char *p = "";
+  CODE:
+    PERL_UNUSED_VAR(class);
+    if (data && SvOK(data))
+        p = SvPVbyte(data, len);
+    RETVAL = vassal_input_new_sv(aTHX_ p, len);
+  OUTPUT:
+    RETVAL
+
+IV
+read(self, buf, len, offset = 0)
+    SV *self
+    SV *buf
+    IV len
+    IV offset
+  PREINIT:
+    vassal_input *in;
+    STRLEN cur;
+    SSize_t n;
+  CODE:
+    in = vassal_input_from(aTHX_ self);
+    if (len < 0)
+        croak("Negative length");
+    if (!SvOK(buf))
+        sv_setpvs(buf, "");
+    (void)SvPVbyte_force(buf, cur);
+    if (offset < 0) {
+        if ((STRLEN)(-offset) > cur)
+            croak("Offset outside string");
+        offset += (IV)cur;
+    }
+    SvGROW(buf, (STRLEN)offset + (STRLEN)len + 1);
+    if ((STRLEN)offset > cur)
+        memset(SvPVX(buf) + cur, 0, (STRLEN)offset - cur);
+    n = vassal_input_read(aTHX_ in, SvPVX(buf) + offset, (size_t)len);
+    SvCUR_set(buf, (STRLEN)offset + (STRLEN)n);
+    *SvEND(buf) = '\0';
+    SvPOK_only(buf);
+    SvSETMAGIC(buf);
+    RETVAL = (IV)n;
+  OUTPUT:
+    RETVAL
+
+int
+seek(self, pos, whence = 0)
+    SV *self
+    IV pos
+    int whence
+  PREINIT:
+    vassal_input *in;
+    IV np;
+  CODE:
+    in = vassal_input_from(aTHX_ self);
+    np = whence == 0 ? pos : whence == 1 ? (IV)in->pos + pos : whence == 2 ? (IV)in->size + pos : -1;
+    if (np < 0 || whence < 0 || whence > 2)
+        RETVAL = 0;
+    else {
+        in->pos = (Off_t)np;
+        RETVAL = 1;
+    }
+  OUTPUT:
+    RETVAL
+
+IV
+tell(self)
+    SV *self
+  CODE:
+    RETVAL = (IV)vassal_input_from(aTHX_ self)->pos;
+  OUTPUT:
+    RETVAL
+
+int
+eof(self)
+    SV *self
+  PREINIT:
+    vassal_input *in;
+  CODE:
+    in = vassal_input_from(aTHX_ self);
+    RETVAL = in->pos >= in->size;
+  OUTPUT:
+    RETVAL
+
+int
+close(self)
+    SV *self
+  ALIAS:
+    opened = 1
+    binmode = 2
+  CODE:
+    (void)vassal_input_from(aTHX_ self);
+    PERL_UNUSED_VAR(ix);
+    RETVAL = 1;
+  OUTPUT:
+    RETVAL
+
+SV *
+fileno(self)
+    SV *self
+  PREINIT:
+    vassal_input *in;
+  CODE:
+    in = vassal_input_from(aTHX_ self);
+    RETVAL = in->fd >= 0 ? newSViv(in->fd) : &PL_sv_undef;
+  OUTPUT:
+    RETVAL
+
+void
+getline(self)
+    SV *self
+  ALIAS:
+    getlines = 1
+  PREINIT:
+    vassal_input *in;
+    char block[8192];
+  PPCODE:
+    in = vassal_input_from(aTHX_ self);
+    if (ix == 1 && GIMME_V != G_LIST)
+        croak("getlines called in a scalar context");
+    for (;;) {
+        SV *line;
+        const char *sep = NULL;
+        STRLEN seplen = 0;
+        IV record = 0;
+        if (in->pos >= in->size)
+            break;
+        if (SvROK(PL_rs)) {
+            record = SvIV(SvRV(PL_rs));
+        }
+        else if (SvOK(PL_rs)) {
+            sep = SvPVbyte(PL_rs, seplen);
+            if (!seplen) { sep = "\n\n"; seplen = 2; }
+        }
+        line = sv_2mortal(newSVpvs(""));
+        for (;;) {
+            STRLEN old = SvCUR(line);
+            size_t want = sizeof(block);
+            SSize_t n;
+            if (record > 0 && (IV)old + (IV)want > record)
+                want = (size_t)(record - (IV)old);
+            if (!want)
+                break;
+            n = vassal_input_read(aTHX_ in, block, want);
+            if (n <= 0)
+                break;
+            sv_catpvn(line, block, (STRLEN)n);
+            if (sep) {
+                STRLEN from = old >= seplen ? old - seplen + 1 : 0;
+                char *hit = (char *)memmem(SvPVX(line) + from, SvCUR(line) - from, sep, seplen);
+                if (hit) {
+                    STRLEN keep = (STRLEN)(hit - SvPVX(line)) + seplen;
+                    in->pos -= (Off_t)(SvCUR(line) - keep);
+                    SvCUR_set(line, keep);
+                    *SvEND(line) = '\0';
+                    break;
+                }
+            }
+        }
+        XPUSHs(line);
+        if (ix == 0)
+            break;
+    }
+    if (ix == 0 && SP == MARK)
+        XPUSHs(&PL_sv_undef);
+
+void
+DESTROY(self)
+    SV *self
+  PREINIT:
+    vassal_input *in;
+  CODE:
+    in = INT2PTR(vassal_input *, SvIV(SvRV(self)));
+    if (in) {
+        if (in->data) SvREFCNT_dec(in->data);
+        if (in->fd >= 0) close(in->fd);
+        Safefree(in);
+        sv_setiv(SvRV(self), 0);
+    }

@@ -34,7 +34,7 @@ The distribution is layered in small modules:
 
 =over 4
 
-=item L<Vassal::XS> - XS glue: descriptor passing, credentials, the packet codec, prctl.
+=item L<Vassal::XS> - XS glue: descriptor passing, credentials, the packet codec, prctl, the worker loop in C.
 
 =item L<Vassal::Packet> - the uwsgi packet codec.
 
@@ -46,9 +46,11 @@ The distribution is layered in small modules:
 
 =item L<Vassal::ForkServer> - the fork server.
 
-=item L<Vassal::Server> - the prefork vassal (master and workers).
+=item L<Vassal::Listener> - a socket or http-socket (TCP or UNIX).
 
-=item L<Vassal::Server::HTTP> - the HTTP/1.1 connection handler of a worker.
+=item L<Vassal::Server> - the prefork vassal's master: workers, harakiri, idle, heartbeat, reload.
+
+=item L<Vassal::Worker> - a worker: the request loop in C, the Perl side of responses.
 
 =item L<Vassal::Runner> - what C<psgi-vassal> does with its options.
 

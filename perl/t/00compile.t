@@ -4,7 +4,7 @@ use Test::More;
 
 my @modules = qw(
     Vassal Vassal::XS Vassal::Packet Vassal::Config Vassal::Log Vassal::Emperor
-    Vassal::ForkServer Vassal::Server Vassal::Server::HTTP Vassal::Runner
+    Vassal::ForkServer Vassal::Listener Vassal::Worker Vassal::Server Vassal::Runner
     Plack::Handler::Vassal
 );
 use_ok $_ for @modules;

@@ -1,5 +1,6 @@
 # The fork server refuses bad requests - malformed packet, wrong modifier1, no
-# descriptor, mask/descriptor mismatch, too many descriptors, foreign uid -
+# descriptor, mask/descriptor mismatch, too many descriptors, a descriptor
+# that is not a socket (or not the right kind), foreign uid -
 # logging the reason, closing the descriptors, forking nothing; then it still
 # adopts a valid request.
 use strict;
@@ -63,6 +64,32 @@ for my $case (@cases) {
         is_deeply [children_of($$)], [$base], 'no child was forked';
         ok process_alive($base), 'the server is still running';
     };
+}
+
+# descriptors that are not what their place in the request says
+{
+    use IO::Socket::INET;
+    pipe(my $pr, my $pw) or die $!;
+    open my $null, '<', '/dev/null' or die $!;
+    my $listening = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1) or die $!;
+    my ($ce, $cv) = emperor_pair();
+    my @kinds = (
+        ['a pipe as the Emperor pipe', 0x01, [fileno $pw], qr/the Emperor pipe \(descriptor 0\) is a pipe, not a socket/],
+        ['/dev/null as the Emperor pipe', 0x01, [fileno $null], qr/the Emperor pipe \(descriptor 0\) is a character device, not a socket/],
+        ['a TCP listening socket as the Emperor pipe', 0x01, [fileno $listening],
+            qr/the Emperor pipe \(descriptor 0\) is not a UNIX stream socket/],
+        ['a connected socket as the on-demand socket', 0x05, [fileno $cv, fileno $cv],
+            qr/the on-demand socket \(descriptor 1\) is not listening/],
+    );
+    for my $case (@kinds) {
+        my ($name, $mask, $fds, $re) = @$case;
+        subtest $name => sub {
+            my ($pid, $err) = fork_request($sock, $mask, [psgi_vassal(), '--ini', "$dir/never.ini"], $fds);
+            ok !$pid, 'no reply';
+            ok wait_for_log($log, qr/refused request from pid $$ uid $<: $re/), 'the reason is logged' or diag slurp($log);
+            is_deeply [children_of($$)], [$base], 'no child was forked';
+        };
+    }
 }
 
 SKIP: {

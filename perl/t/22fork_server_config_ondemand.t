@@ -38,7 +38,7 @@ subtest 'mask 0x07: config pipe and on-demand socket' => sub {
     my ($worker) = $res->{content} =~ /pid ([0-9]+)/;
     is parent_of($worker), $vassal, 'through a worker of the vassal';
     is scalar(children_of($vassal)), 2, 'processes = 2 came from the config pipe';
-    like slurp($log), qr/^\[app2 pid $vassal\] serving HTTP on inherited socket fd 0/m, 'fd 0, name app2';
+    like slurp($log), qr/^\[app2 pid $vassal\] serving HTTP on 127\.0\.0\.1:$port \(inherited fd 0\)/m, 'fd 0, name app2';
     expect_bytes($e, [17], 5, 'loyal');
     my @workers = children_of($vassal);
     syswrite $e, chr(2);
@@ -59,6 +59,24 @@ subtest 'mask 0x05: on-demand socket wins over http-socket' => sub {
     ok wait_gone(10, $vassal, @workers), 'byte 1 (reload): an adopted vassal exits';
     like slurp($log), qr/^\[app3 pid $vassal\] stopping \(graceful\) on byte 1 \(reload\) from the Emperor: an adopted vassal exits$/m,
         'logged';
+};
+
+subtest 'mask 0x05: on-demand socket in place of a uwsgi socket' => sub {
+    my ($listen, $port) = emperor_socket();
+    my $ini = write_file("$dir/app4.ini", "[uwsgi]\nsocket = 127.0.0.1:$port\n");
+    my ($e, $v) = emperor_pair();
+    my ($vassal, $err) = fork_request($sock, 0x05, [psgi_vassal(), '--ini', $ini], [fileno $v, fileno $listen]);
+    close $v;
+    ok $vassal, 'adopted' or diag $err;
+    expect_bytes($e, [1, 5], 15, 'ready and accepting');
+    my $out = uwsgi_roundtrip($port, [REQUEST_METHOD => 'GET', PATH_INFO => '/', REQUEST_URI => '/',
+                                      SERVER_PROTOCOL => 'HTTP/1.1', QUERY_STRING => '']);
+    like $out, qr{\AHTTP/1\.1 200 OK\r\n.*Hello from pid}s, 'the Emperor\'s socket speaks the uwsgi protocol';
+    like slurp($log), qr/^\[app4 pid $vassal\] serving the uwsgi protocol on 127\.0\.0\.1:$port \(inherited fd 0\)/m,
+        'logged';
+    my @workers = children_of($vassal);
+    syswrite $e, chr(0);
+    ok wait_gone(10, $vassal, @workers), 'stops';
 };
 
 syswrite $emperor, chr(0);

@@ -27,4 +27,21 @@ my @w = children_of($pid);
 kill 'TERM', $pid;
 ok wait_gone(10, $pid, @w), 'stops on SIGTERM';
 
+# a UNIX socket and a TCP port at once
+my $path = "$dir/app.sock";
+my $port2 = empty_port();
+$pid = spawn_vassal(cmd => [$^X, @inc, $plackup, '-s', 'Vassal', '-E', 'deployment', '--listen', $path,
+                            '--listen', "127.0.0.1:$port2", '--workers', 1, test_app('test.psgi')],
+                    stderr => "$dir/log2");
+ok wait_port({port => $port2, max_wait => 15}), 'the TCP --listen' or diag slurp("$dir/log2");
+for (1 .. 100) { last if -S $path; select undef, undef, undef, 0.05 }
+my $r = http_roundtrip(unix_connect($path), "GET /pid HTTP/1.1\r\nHost: x\r\n\r\n");
+is $r->{status}, 200, 'the UNIX --listen';
+my @lines = slurp("$dir/log2") =~ /serving HTTP on UNIX socket/g;
+is scalar @lines, 1, 'bound once';
+@w = children_of($pid);
+kill 'TERM', $pid;
+ok wait_gone(10, $pid, @w), 'stops';
+ok !-e $path, 'and removes its socket file';
+
 done_testing;

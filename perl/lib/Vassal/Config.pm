@@ -8,17 +8,47 @@ use POSIX ();
 
 our $VERSION = '0.01';
 
-# name => { type => string|int|bool|include, multi => 1 (keeps every value) }
+# name => { type, multi => 1 (keeps every value), help }. Types: string,
+# int (> 0), count (>= 0), bool, mode (octal, value optional), include.
+# Semantics follow uWSGI 2.1 (core/uwsgi.c, plugins/psgi) unless the help says.
 my %OPTIONS = (
-    'early-psgi'  => { type => 'string', help => 'load this PSGI app before anything else (fork-server base)' },
-    'psgi'        => { type => 'string', help => 'the PSGI app to serve' },
-    'fork-server' => { type => 'string', help => 'run a fork server on this UNIX socket path' },
-    'http-socket' => { type => 'string', multi => 1, help => 'serve HTTP on host:port' },
-    'processes'   => { type => 'int', help => 'number of prefork workers (default 1)' },
-    'master'      => { type => 'bool', help => 'accepted; a master always runs' },
-    'ini'         => { type => 'include', multi => 1, help => 'read the [uwsgi] section of an ini file (FILE or FILE:SECTION or emperor://NAME)' },
+    'ini'                 => { type => 'include', multi => 1, help => 'read the [uwsgi] section of an ini file (FILE, FILE:SECTION or emperor://NAME)' },
+    # sockets
+    'socket'              => { type => 'string', multi => 1, help => 'serve the uwsgi protocol (nginx uwsgi_pass) on host:port or a UNIX socket path' },
+    'http-socket'         => { type => 'string', multi => 1, help => 'serve HTTP/1.1 on host:port or a UNIX socket path' },
+    'listen'              => { type => 'int',    help => 'listen queue (backlog) of the sockets (default 100)' },
+    'chmod-socket'        => { type => 'mode',   help => 'mode of the UNIX sockets (default 666 when given without a value)' },
+    # processes
+    'processes'           => { type => 'int',    help => 'number of prefork workers (default 1)' },
+    'master'              => { type => 'bool',   help => 'accepted; a master always runs' },
+    'max-requests'        => { type => 'count',  help => 'recycle a worker after this many requests (0: never)' },
+    'harakiri'            => { type => 'count',  help => 'kill a worker whose request runs longer than this many seconds (0: never)' },
+    'idle'                => { type => 'count',  help => 'after this many seconds without a request, stop the workers until the next connection (cheap mode)' },
+    'die-on-idle'         => { type => 'bool',   help => 'when idle: ask the Emperor to stop the vassal (byte 22), or exit without one' },
+    'heartbeat'           => { type => 'count',  help => 'send a heartbeat (byte 26) to the Emperor every this many seconds' },
+    'procname'            => { type => 'string', help => 'process name of the master (workers get it with " (worker N)")' },
+    # requests
+    'socket-timeout'      => { type => 'int',    help => 'seconds a client may stay silent (default 4)' },
+    'buffer-size'         => { type => 'int',    help => 'largest request header section (HTTP) or uwsgi packet, in bytes (default 65536)' },
+    'limit-post'          => { type => 'count',  help => 'largest request body in bytes, larger gets 413 (0: no limit)' },
+    'post-buffering'      => { type => 'count',  help => 'request bodies larger than this many bytes are kept in a temporary file (default 1048576)' },
+    # the app
+    'psgi'                => { type => 'string', help => 'the PSGI app to serve' },
+    'early-psgi'          => { type => 'string', help => 'load this PSGI app before anything else (fork-server base)' },
+    'early-perl-exec'     => { type => 'string', multi => 1, help => 'run this Perl file before anything else (fork-server base: preload modules)' },
+    'perl-exec'           => { type => 'string', multi => 1, help => 'run this Perl file before the app is loaded (before fork)' },
+    'perl-exec-post-fork' => { type => 'string', multi => 1, help => 'run this Perl file in every worker after fork' },
+    'perl-local-lib'      => { type => 'string', help => 'add this local::lib directory (DIR/lib/perl5) to @INC' },
+    'need-app'            => { type => 'bool',   help => 'exit (status 22) when no app can be loaded (default true)' },
+    'plugins'             => { type => 'plugins', multi => 1, help => 'accepted for uWSGI configs: only the psgi plugin (built in)' },
+    # environment
+    'chdir'               => { type => 'string', help => 'chdir to this directory before loading anything' },
+    'env'                 => { type => 'string', multi => 1, help => 'set an environment variable (NAME=VALUE)' },
+    # fork server
+    'fork-server'         => { type => 'string', help => 'run a fork server on this UNIX socket path' },
+    'fork-server-allow-uid' => { type => 'string', multi => 1, help => 'a uid (or user name) the fork server accepts requests from, besides its own and root' },
 );
-my %ALIASES = (workers => 'processes');
+my %ALIASES = (workers => 'processes', plugin => 'plugins');
 
 my $MAX_INCLUDE_DEPTH = 10;
 
@@ -63,8 +93,9 @@ sub parse_argv {
         my $name = $self->canonical($key)
             or die "unknown option '--$key'\n";
         if (!defined $value) {
-            if ($OPTIONS{$name}{type} eq 'bool' && (!@args || $args[0] =~ /\A--/)) {
-                $value = 1;
+            my $type = $OPTIONS{$name}{type};
+            if (($type eq 'bool' || $type eq 'mode') && (!@args || $args[0] =~ /\A--/)) {
+                $value = $type eq 'bool' ? 1 : '';
             }
             elsif (!@args) {
                 die "option '--$key' needs a value\n";
@@ -89,6 +120,22 @@ sub set {
         die "option '$key' must be a positive integer, not '$value'$where\n"
             unless $value =~ /\A\s*[0-9]+\s*\z/ && $value > 0;
         $value = 0 + $value;
+    }
+    elsif ($spec->{type} eq 'count') {
+        die "option '$key' must be a non-negative integer, not '$value'$where\n"
+            unless $value =~ /\A\s*[0-9]+\s*\z/;
+        $value = 0 + $value;
+    }
+    elsif ($spec->{type} eq 'mode') {
+        $value = '666' if $value eq '' || $value eq '1';    # uWSGI: chmod-socket without a value
+        die "option '$key' must be an octal mode like 660, not '$value'$where\n"
+            unless $value =~ /\A[0-7]{3,4}\z/;
+    }
+    elsif ($spec->{type} eq 'plugins') {
+        for my $p (grep length, split /[\s,]+/, $value) {
+            die "option '$key': plugin '$p' is not available (only psgi is built in)$where\n"
+                unless $p =~ /\A(?:psgi|perl|psgi_plugin)\z/;
+        }
     }
     elsif ($spec->{type} eq 'bool') {
         if    ($value =~ /\A(?:1|true|yes|on)\z/i)      { $value = 1 }
@@ -266,9 +313,23 @@ Options are applied in order; an ini file's lines are applied where its
 C<--ini> stands. An unknown option, a missing value or an invalid value dies
 with a message naming it (and the file and line).
 
-Known options: C<early-psgi>, C<psgi>, C<fork-server>, C<http-socket>
-(repeatable), C<processes> (alias C<workers>), C<master> (boolean, accepted),
-C<ini> (repeatable, nests).
+Known options (see L<psgi-vassal> for what each does): C<ini>, C<socket>,
+C<http-socket>, C<listen>, C<chmod-socket>, C<processes> (alias
+C<workers>), C<master>, C<max-requests>, C<harakiri>, C<idle>,
+C<die-on-idle>, C<heartbeat>, C<procname>, C<socket-timeout>,
+C<buffer-size>, C<limit-post>, C<post-buffering>, C<psgi>, C<early-psgi>,
+C<early-perl-exec>, C<perl-exec>, C<perl-exec-post-fork>,
+C<perl-local-lib>, C<need-app>, C<plugins> (alias C<plugin>: only C<psgi>,
+for uWSGI configs that name it), C<chdir>, C<env>, C<fork-server>,
+C<fork-server-allow-uid>. The repeatable ones (C<ini>, C<socket>,
+C<http-socket>, C<early-perl-exec>, C<perl-exec>, C<perl-exec-post-fork>,
+C<env>, C<fork-server-allow-uid>, C<plugins>) keep every value in order; for
+the others the last value wins. Types: positive integers (C<processes>,
+C<listen>, C<socket-timeout>, C<buffer-size>), non-negative integers (0
+disables: C<max-requests>, C<harakiri>, C<idle>, C<heartbeat>,
+C<limit-post>, C<post-buffering>), booleans (C<true>/C<false>, C<yes>/C<no>,
+C<on>/C<off>, C<1>/C<0>; on the command line a boolean without a value is
+true), an octal mode (C<chmod-socket>, 666 without a value).
 
 Ini magic, as in uWSGI: C<%d> the config file's absolute directory with a
 trailing slash, C<%n> its name without extension, C<%s> its file name, C<%e>

@@ -3,7 +3,7 @@ use strict;
 use warnings;
 use Errno qw(EINTR ECONNABORTED EAGAIN);
 use POSIX ();
-use Socket qw(SOCK_STREAM SOMAXCONN);
+use Socket qw(AF_UNIX SOCK_STREAM SOMAXCONN);
 use IO::Socket::UNIX;
 use Time::HiRes ();
 use Vassal::XS ();
@@ -15,7 +15,10 @@ our $VERSION = '0.01';
 sub new {
     my ($class, %args) = @_;
     my $self = bless {
-        timeout => 5,          # seconds to read one request
+        timeout    => 5,       # seconds to read one request
+        backlog    => SOMAXCONN,
+        chmod      => undef,   # chmod-socket: widen the default 0600
+        allow_uids => [],      # fork-server-allow-uid: trusted besides ours and root
         %args,
     }, $class;
     die "Vassal::ForkServer needs path\n" unless defined $self->{path};
@@ -24,6 +27,13 @@ sub new {
 }
 
 sub path { $_[0]{path} }
+
+# Our own uid, root, and those of fork-server-allow-uid.
+sub uid_allowed {
+    my ($self, $uid) = @_;
+    return 1 if $uid == $> || $uid == 0;
+    return scalar grep { $_ == $uid } @{ $self->{allow_uids} };
+}
 
 # Binds the socket, mode 0600 (a stale socket file is removed first).
 sub listen {
@@ -36,11 +46,12 @@ sub listen {
         die "fork-server path $path exists and is not a socket\n";
     }
     my $old = umask 077;
-    my $sock = IO::Socket::UNIX->new(Type => SOCK_STREAM, Local => $path, Listen => SOMAXCONN);
+    my $sock = IO::Socket::UNIX->new(Type => SOCK_STREAM, Local => $path, Listen => $self->{backlog});
     my $err = $!;
     umask $old;
     die "cannot bind fork-server socket $path: $err\n" unless $sock;
-    chmod 0600, $path;
+    my $mode = defined $self->{chmod} ? oct $self->{chmod} : 0600;
+    chmod $mode, $path or die "cannot chmod fork-server socket $path: $!\n";
     $self->{sock} = $sock;
     $self->{owner} = $$;
     vlog("fork server listening on $path");
@@ -77,11 +88,15 @@ sub run {
         my $rin = '';
         vec($rin, $lfd, 1) = 1;
         vec($rin, $emperor->fd, 1) = 1 if $emperor;
-        my $n = select(my $rout = $rin, undef, undef, undef);
+        # when we are init of a PID namespace or a subreaper (a container's
+        # first process), orphaned vassals re-parent to us: reap them
+        1 while waitpid(-1, POSIX::WNOHANG()) > 0;
+        my $n = select(my $rout = $rin, undef, undef, 1);
         if ($n < 0) {
             next if $! == EINTR;
             die "select: $!\n";
         }
+        next unless $n;
         if ($emperor && vec($rout, $emperor->fd, 1)) {
             my $cmd = $emperor->read_command;
             next if defined $cmd && $cmd eq '';
@@ -125,9 +140,13 @@ sub handle {
     return $refuse->(sprintf "descriptor mask 0x%02x announces %d descriptor(s), %d attached",
                      $req->{modifier2}, $want, scalar @fds)
         unless $want == @fds;
+    if (defined(my $why = _check_fds($req->{modifier2}, @fds))) {
+        return $refuse->($why);
+    }
     my $uid = $req->{uid};
-    return $refuse->("peer uid ", $uid // 'unknown', " is neither ours ($>) nor root")
-        unless defined $uid && ($uid == $> || $uid == 0);
+    return $refuse->("peer uid ", $uid // 'unknown', " is neither ours ($>) nor root",
+                     (@{ $self->{allow_uids} } ? " nor allowed (@{ $self->{allow_uids} })" : ''))
+        unless defined $uid && $self->uid_allowed($uid);
 
     vlog("adopting: pid $req->{pid} uid $uid asks for [@argv] (mask ", sprintf('0x%02x', $req->{modifier2}), ")");
     my $pid = fork;
@@ -145,6 +164,31 @@ sub handle {
     my $ok = eval { $self->_first_child($conn, $req->{modifier2}, \@fds, \@argv); 1 };
     vlog("adoption failed in the first child: $@") unless $ok;
     POSIX::_exit(1);
+}
+
+# The Emperor pipe and the config pipe are connected AF_UNIX stream sockets
+# (socketpairs), the on-demand socket a listening one: anything else cannot
+# work, and is refused before anything is forked. Returns why, or undef.
+sub _check_fds {
+    my ($mask, @fds) = @_;
+    my @roles = ('Emperor pipe');
+    push @roles, 'config pipe' if $mask & Vassal::Packet::FD_CONFIG;
+    push @roles, 'on-demand socket' if $mask & Vassal::Packet::FD_ONDEMAND;
+    for my $i (0 .. $#fds) {
+        my $role = $roles[$i];
+        my $info = Vassal::XS::fd_socket_info($fds[$i]);
+        return "the $role (descriptor $i) is unusable: $info->{error}" if $info->{error};
+        return "the $role (descriptor $i) is $info->{kind}, not a socket" unless $info->{socket};
+        if ($role eq 'on-demand socket') {
+            return "the $role (descriptor $i) is not listening" unless $info->{listening};
+        }
+        else {
+            return "the $role (descriptor $i) is not a UNIX stream socket"
+                unless ($info->{domain} // -1) == Socket::AF_UNIX() && ($info->{type} // -1) == Socket::SOCK_STREAM();
+            return "the $role (descriptor $i) is a listening socket, not a connected one" if $info->{listening};
+        }
+    }
+    return undef;
 }
 
 sub _first_child {
@@ -211,7 +255,7 @@ Vassal::ForkServer - the fork server of a base vassal (uWSGI 2.1 protocol)
       timeout  => 5,
       on_adopt => sub { my ($argv, $info) = @_; print "vassal: @$argv\n"; return 0 },
   );
-  $fs->listen;                              # mode 0600
+  $fs->listen;                              # mode 0600 (chmod => '660' widens it)
   printf "%o\n", (stat "$dir/fork.sock")[2] & 07777;   # 600
   $fs->cleanup;                             # removes the socket file
   # $fs->run;                               # serve requests
@@ -222,8 +266,10 @@ Serves fork-server requests as PROTOCOL.md section 3 says. A request is read
 with a timeout (L<Vassal::XS/recv_request>) and refused - logged with its
 reason, its descriptors closed, the server keeps serving - when it is
 malformed, its modifier1 is not 35, it carries no descriptor, its descriptor
-count does not match its modifier2 mask, or its peer's uid is neither ours nor
-root. Otherwise the server forks; the parent closes the descriptors and reaps
+count does not match its modifier2 mask, a descriptor is not what its place
+says (the Emperor and config pipes must be connected UNIX stream sockets, the
+on-demand socket a listening socket), or its peer's uid is neither ours nor
+root nor one of C<allow_uids>. Otherwise the server forks; the parent closes the descriptors and reaps
 the first child. The first child closes the fork server's socket and Emperor
 pipe, sets C<UWSGI_EMPEROR_FD> (and C<UWSGI_EMPEROR_FD_CONFIG> for 0x02),
 C<dup2>s the on-demand socket (0x04) to fd 0, forks again and exits. The
@@ -232,6 +278,9 @@ already the Emperor's child when the Emperor is a subreaper), replies C<{pid => 
 calls C<< on_adopt->(\@argv, {ondemand_fd, mask}) >>, whose return value is its
 exit status.
 
+Orphans that re-parent to the server (when it is the first process of a PID
+namespace or a container) are reaped.
+
 The server sends bytes 1 and 17 to its Emperor once listening, and exits
 (removing its socket file) on any byte or EOF from it, or on SIGTERM/SIGINT.
 
@@ -239,7 +288,12 @@ The server sends bytes 1 and 17 to its Emperor once listening, and exits
 
 =over 4
 
-=item new(path => $path, on_adopt => $cb, emperor => $emperor, timeout => $seconds)
+=item new(path => $path, on_adopt => $cb, emperor => $emperor, timeout => $seconds, chmod => $octal, backlog => $n, allow_uids => [...])
+
+C<chmod> (C<chmod-socket>) widens the socket's mode from 0600; C<allow_uids>
+(C<fork-server-allow-uid>) are peer uids accepted besides ours and root's.
+
+=item uid_allowed($uid)
 
 =item listen, run, handle($conn), cleanup, path
 

@@ -2,6 +2,7 @@ package Vassal::Log;
 use strict;
 use warnings;
 use Exporter 'import';
+use POSIX ();
 
 our $VERSION = '0.01';
 our @EXPORT_OK = qw(vlog);
@@ -13,14 +14,22 @@ sub name { $NAME = $_[1] if @_ > 1; $NAME }
 sub prefix { "[$NAME pid $$] " }
 
 # Log one message (several lines are each prefixed). Written with one
-# syswrite so that lines of concurrent processes do not interleave.
+# write(2) on fd 2 so that lines of concurrent processes do not interleave -
+# not through STDERR's PerlIO layers: an app may have put :utf8 on STDERR
+# (Catalyst does), and syswrite dies on such a handle.
 sub vlog {
     my $msg = join '', map { defined $_ ? $_ : '' } @_;
     $msg =~ s/\n+\z//;
     my $prefix = prefix();
     my $out = join '', map { "$prefix$_\n" } split /\n/, $msg, -1;
-    local $!;
-    syswrite STDERR, $out;
+    utf8::encode($out) if utf8::is_utf8($out);
+    local ($!, $@);
+    my $off = 0;
+    while ($off < length $out) {
+        my $n = POSIX::write(2, substr($out, $off), length($out) - $off);
+        last unless $n;    # STDERR is gone: nothing to do about it
+        $off += $n;
+    }
     return;
 }
 
@@ -44,7 +53,8 @@ Vassal::Log - log lines to STDERR prefixed with the vassal's name and pid
 
 =head1 DESCRIPTION
 
-Every line goes to STDERR with one C<syswrite>, prefixed with
+Every line goes to file descriptor 2 with one C<write> (bypassing STDERR's
+PerlIO layers, which an app may change), prefixed with
 C<[NAME pid PID] >. NAME is the vassal's config file name without its
 extension, or C<psgi-vassal>.
 

@@ -2,12 +2,18 @@ package Vassal::Runner;
 use strict;
 use warnings;
 use Cwd ();
+use File::Spec;
+use POSIX ();
 use Plack::Util;
 use Vassal::Config;
 use Vassal::Log qw(vlog);
 use Vassal::Emperor;
+use Vassal::Listener;
 
 our $VERSION = '0.01';
+
+# uWSGI's exit status when no app could be loaded (need-app)
+use constant EXIT_NO_APP => 22;
 
 sub new {
     my ($class, %args) = @_;
@@ -19,7 +25,7 @@ sub new {
 
 # Runs psgi-vassal with @args (argv without argv[0]). Returns the exit status.
 # Options: preloaded_app (an adopted vassal reuses it when its config names
-# no psgi), adopted, ondemand_fd.
+# no psgi), adopted, ondemand_fd, title (the process name).
 sub run {
     my ($self, $args, %opt) = @_;
     my $config = eval { Vassal::Config->from_argv($args) };
@@ -35,7 +41,7 @@ sub run {
     if (my $e = $@) {
         chomp $e;
         vlog("fatal: $e");
-        return 1;
+        return $self->{exit_status} // 1;
     }
     return $rc // 0;
 }
@@ -48,10 +54,55 @@ sub load_app {
     return $app;
 }
 
+# Runs a Perl file the way uWSGI's perl-exec does: in package main, dying
+# with its error.
+sub exec_perl {
+    my ($self, $file, $what) = @_;
+    my $path = File::Spec->rel2abs($file);
+    die "cannot run $what '$file': no such file\n" unless -f $path;
+    local $0 = $path;
+    local ($@, $!);
+    $! = 0;
+    my $rv = do $path;
+    die "$what '$file' failed: $@" if $@;
+    die "cannot run $what '$file': $!\n" if !defined $rv && $!;
+    return 1;
+}
+
+# The environment part of the options, in uWSGI's order: env, chdir,
+# perl-local-lib.
+sub apply_environment {
+    my ($self, $config) = @_;
+    for my $kv ($config->get_all('env')) {
+        my ($k, $v) = $kv =~ /\A([^=]+)=(.*)\z/s
+            or die "env '$kv': expected NAME=VALUE\n";
+        $ENV{$k} = $v;
+    }
+    if (defined(my $dir = $config->get('chdir'))) {
+        chdir $dir or die "cannot chdir to '$dir': $!\n";
+        vlog("chdir() to $dir");
+    }
+    if (defined(my $ll = $config->get('perl-local-lib'))) {
+        # what local::lib does for @INC, without needing it installed
+        my $base = File::Spec->rel2abs($ll);
+        die "perl-local-lib '$ll' is not a directory\n" unless -d $base;
+        require lib;
+        lib->import("$base/lib/perl5");
+        vlog("using $base as local::lib directory");
+    }
+    return;
+}
+
 sub _run {
     my ($self, $config, $args, %opt) = @_;
+    $self->apply_environment($config);
+
+    # early-perl-exec and early-psgi come before anything else (sockets, Emperor)
+    for my $file ($config->get_all('early-perl-exec')) {
+        $self->exec_perl($file, 'early-perl-exec');
+        vlog("executed early-perl-exec $file");
+    }
     my $app;
-    # early-psgi: the app is loaded before anything else (sockets, Emperor)
     if (defined(my $early = $config->get('early-psgi'))) {
         $app = $self->load_app($early, 'early-psgi');
         vlog("loaded early-psgi $early");
@@ -59,57 +110,173 @@ sub _run {
     my $emperor = Vassal::Emperor->from_env;
 
     if (defined(my $path = $config->get('fork-server'))) {
-        die "fork-server and http-socket cannot be combined\n" if $config->is_set('http-socket');
-        if (!$app && defined(my $psgi = $config->get('psgi'))) {
-            $app = $self->load_app($psgi, 'psgi');
-            vlog("loaded psgi $psgi");
-        }
-        die "fork-server needs an app to preload (early-psgi or psgi)\n" unless $app;
-        require Vassal::ForkServer;
-        require Vassal::Server;    # shared with every adopted vassal
-        my $fs = Vassal::ForkServer->new(
-            path     => $path,
-            emperor  => $emperor,
-            on_adopt => sub {
-                my ($argv, $info) = @_;
-                my @argv = @$argv;
-                shift @argv;    # the binary: we do not exec it
-                Vassal::Log->name('psgi-vassal');
-                return ref($self)->new(script => $self->{script})->run(\@argv,
-                    preloaded_app => $app, adopted => 1, ondemand_fd => $info->{ondemand_fd});
-            },
-        );
-        return $fs->run;
+        return $self->_run_fork_server($config, $path, $app, $emperor);
     }
 
+    for my $file ($config->get_all('perl-exec')) {
+        $self->exec_perl($file, 'perl-exec');
+    }
     if (defined(my $psgi = $config->get('psgi'))) {
+        # an adopted vassal loads its own app on top of what its base preloaded
         $app = $self->load_app($psgi, 'psgi');
         vlog("loaded psgi $psgi");
     }
     $app ||= $opt{preloaded_app};
-    die "no app to serve: set psgi\n" unless $app;
+    if (!$app) {
+        if ($config->get('need-app') // 1) {
+            $self->{exit_status} = EXIT_NO_APP;
+            die "no app to serve: set psgi (need-app)\n";
+        }
+        vlog("no app loaded: every request gets 503 (need-app is false)");
+        $app = sub { [503, ['Content-Type' => 'text/plain'], ["no app loaded\n"]] };
+    }
 
-    my @sockets = $config->get_all('http-socket');
-    die "only one http-socket is supported for now (got @sockets)\n" if @sockets > 1;
-    die "no http-socket to serve on\n" unless @sockets || defined $opt{ondemand_fd};
+    my @listeners = $self->listeners($config, $opt{ondemand_fd});
 
     require Vassal::Server;
+    my @post_fork = map {
+        my $file = $_;
+        sub { $self->exec_perl($file, 'perl-exec-post-fork') }
+    } $config->get_all('perl-exec-post-fork');
+    my $title = $config->get('procname') // $opt{title}
+        // join(' ', $self->{script}, @$args);
     my $server = Vassal::Server->new(
-        (defined $opt{ondemand_fd} ? (listen_fd => $opt{ondemand_fd}) : (listen => $sockets[0])),
-        workers => $config->get('processes') // 1,
-        emperor => $emperor,
-        adopted => $opt{adopted} ? 1 : 0,
-        ($opt{adopted} ? () : (on_reload => sub { $self->reexec($args, $emperor) })),
+        listeners    => \@listeners,
+        workers      => $config->get('processes') // 1,
+        emperor      => $emperor,
+        adopted      => $opt{adopted} ? 1 : 0,
+        title        => $title,
+        harakiri     => $config->get('harakiri') // 0,
+        max_requests => $config->get('max-requests') // 0,
+        idle         => $config->get('idle') // 0,
+        die_on_idle  => $config->get('die-on-idle') // 0,
+        heartbeat    => $config->get('heartbeat') // 0,
+        post_fork    => \@post_fork,
+        worker_options => {
+            socket_timeout => $config->get('socket-timeout') // 4,
+            buffer_size    => $config->get('buffer-size') // 65536,
+            limit_post     => $config->get('limit-post') // 0,
+            post_buffering => $config->get('post-buffering') // 1024 * 1024,
+        },
+        ($opt{adopted} ? () : (on_reload => sub { $self->reexec($args, $emperor, shift) })),
     );
     return $server->run($app);
 }
 
+sub _run_fork_server {
+    my ($self, $config, $path, $app, $emperor) = @_;
+    for my $o (qw(http-socket socket)) {
+        die "fork-server and $o cannot be combined\n" if $config->is_set($o);
+    }
+    my $preloaded = $app || $config->is_set('early-perl-exec');
+    for my $file ($config->get_all('perl-exec')) {
+        $self->exec_perl($file, 'perl-exec');
+        $preloaded = 1;
+    }
+    if (!$app && defined(my $psgi = $config->get('psgi'))) {
+        $app = $self->load_app($psgi, 'psgi');
+        vlog("loaded psgi $psgi");
+        $preloaded = 1;
+    }
+    die "fork-server needs an app to preload (early-psgi, early-perl-exec, perl-exec or psgi)\n"
+        unless $preloaded;
+    require Vassal::ForkServer;
+    require Vassal::Server;    # shared with every adopted vassal
+    require Vassal::Worker;
+    my @uids = map { _uid_of($_) } $config->get_all('fork-server-allow-uid');
+    $0 = $config->get('procname') if defined $config->get('procname');
+    my $fs = Vassal::ForkServer->new(
+        path       => $path,
+        emperor    => $emperor,
+        chmod      => $config->get('chmod-socket'),
+        backlog    => $config->get('listen') // 100,
+        allow_uids => \@uids,
+        on_adopt   => sub {
+            my ($argv, $info) = @_;
+            my @argv = @$argv;
+            # uWSGI names an adopted vassal after the argv it received
+            my $title = join ' ', @argv;
+            $0 = $title;
+            shift @argv;    # the binary: we do not exec it
+            Vassal::Log->name('psgi-vassal');
+            return ref($self)->new(script => $self->{script})->run(\@argv,
+                preloaded_app => $app, adopted => 1, ondemand_fd => $info->{ondemand_fd},
+                title => $title);
+        },
+    );
+    return $fs->run;
+}
+
+sub _uid_of {
+    my ($v) = @_;
+    return $v if $v =~ /\A[0-9]+\z/;
+    my $uid = getpwnam($v);
+    die "fork-server-allow-uid '$v': no such user\n" unless defined $uid;
+    return $uid;
+}
+
+# The listeners from socket (uwsgi) and http-socket (HTTP), in the order
+# they were configured. The Emperor's on-demand socket (fd 0) is served in
+# place of the configured socket it is bound to - or of the first one, or as
+# HTTP when none is configured. Sockets kept across a reload
+# (VASSAL_LISTEN_FDS) are reused instead of bound again.
+sub listeners {
+    my ($self, $config, $ondemand_fd) = @_;
+    my $backlog = $config->get('listen') // 100;
+    my $chmod = $config->get('chmod-socket');
+    my @listeners = map {
+        my ($name, $spec) = @$_;
+        Vassal::Listener->new(spec => $spec, proto => $name eq 'socket' ? 'uwsgi' : 'http',
+                              backlog => $backlog, chmod => $chmod);
+    } grep { $_->[0] eq 'socket' || $_->[0] eq 'http-socket' } $config->pairs;
+
+    my $inherited = Vassal::Listener::inherited_from_env(delete $ENV{VASSAL_LISTEN_FDS});
+    for my $l (@listeners) {
+        my $fd = delete $inherited->{ $l->proto . '|' . $l->spec };
+        $l->adopt_fd($fd) if defined $fd;
+    }
+    POSIX::close($_) for values %$inherited;    # sockets the new config no longer names
+
+    if (defined $ondemand_fd) {
+        # a dup() to look at: closing it must not close fd 0
+        open(my $probe, '+<&', $ondemand_fd) or die "cannot use the on-demand socket fd $ondemand_fd: $!\n";
+        my ($match) = grep { !$_->socket && $_->matches_socket($probe) } @listeners;
+        $match //= $listeners[0];
+        if (!$match) {
+            my @addr = Vassal::Listener::sock_address($probe);
+            my $spec = @addr == 2 ? ($addr[0] =~ /:/ ? "[$addr[0]]:$addr[1]" : "$addr[0]:$addr[1]")
+                     : ($addr[0] // '/on-demand');
+            $match = Vassal::Listener->new(spec => $spec, proto => 'http');
+            push @listeners, $match;
+        }
+        close $probe;
+        if ($match->socket) {
+            $match->close;    # an inherited one: the Emperor's socket wins
+        }
+        $match->adopt_fd($ondemand_fd);
+    }
+    die "no socket to serve on: set socket or http-socket\n" unless @listeners;
+    return @listeners;
+}
+
 # A non-adopted vassal reloads by executing itself again with the same
-# arguments (keeping its Emperor pipe).
+# arguments, keeping its Emperor pipes and its listening sockets (uWSGI's
+# binary reload). A config from the config pipe is asked for again (byte 2).
 sub reexec {
-    my ($self, $args, $emperor) = @_;
+    my ($self, $args, $emperor, $server) = @_;
     require Vassal::XS;
-    Vassal::XS::set_cloexec($emperor->fd, 0) if $emperor && $emperor->fh;
+    my @keep;
+    if ($server) {
+        push @keep, grep defined, map { $_->keep_across_exec } $server->listeners;
+    }
+    if ($emperor && $emperor->fh) {
+        Vassal::XS::set_cloexec($emperor->fd, 0);
+        if (defined(my $cfd = $ENV{UWSGI_EMPEROR_FD_CONFIG})) {
+            Vassal::XS::set_cloexec($cfd, 0) if $cfd =~ /\A[0-9]+\z/;
+            $emperor->send(Vassal::Emperor::RECONFIG);
+        }
+    }
+    $ENV{VASSAL_LISTEN_FDS} = join ';', @keep;
     my $script = Cwd::abs_path($self->{script}) // $self->{script};
     vlog("reloading: exec $script @$args");
     exec { $^X } $^X, $script, @$args;
@@ -134,22 +301,38 @@ Vassal::Runner - what psgi-vassal does with its options
 =head1 DESCRIPTION
 
 Parses the options with L<Vassal::Config>, names the log after the config
-file, then:
+file, then, in uWSGI's order: sets C<env>, changes to C<chdir>, adds
+C<perl-local-lib> to C<@INC>, runs the C<early-perl-exec> files and loads
+C<early-psgi> - all before any socket or the Emperor pipe is touched. Then:
 
 =over 4
 
-=item * with C<fork-server>: loads C<early-psgi> (before anything else) or
-C<psgi>, and runs a L<Vassal::ForkServer> whose adopted vassals run this
-runner again with only the argv they received (argv[0] dropped), reusing the
-preloaded app when their config names no C<psgi> of their own;
+=item * with C<fork-server>: runs C<perl-exec> and loads C<psgi> (unless an
+early app was loaded) and runs a L<Vassal::ForkServer>. Something must have
+been preloaded. An adopted vassal runs this runner again with only the argv
+it received (argv[0] dropped), its process name set to that argv as uWSGI
+does; it loads its own C<psgi> on top of what the base preloaded, or reuses
+the base's early app.
 
-=item * otherwise: loads C<psgi> (or reuses the preloaded app) and runs a
-L<Vassal::Server> on C<http-socket> (or on the on-demand socket, fd 0, that
-the fork server passed) with C<processes> workers.
+=item * otherwise: runs C<perl-exec>, loads C<psgi> (or reuses the preloaded
+app; with C<need-app> false and no app, every request gets 503; with it true,
+the default, it exits with status 22), and runs a L<Vassal::Server> on its
+C<socket>s and C<http-socket>s with C<processes> workers, C<harakiri>,
+C<max-requests>, C<idle>/C<die-on-idle>, C<heartbeat>, C<procname>,
+C<perl-exec-post-fork> (run in each worker) and the request limits
+C<socket-timeout>, C<buffer-size>, C<limit-post>, C<post-buffering>.
 
 =back
 
-A non-adopted vassal reloads (Emperor byte 1) by executing itself again.
+The Emperor's on-demand socket (fd 0 in an adopted vassal) is served in place
+of the configured socket bound to the same address, else of the first one,
+else as HTTP.
+
+A non-adopted vassal reloads (Emperor byte 1) by executing itself again once
+its workers finished their requests, keeping the Emperor pipe, the config
+pipe (asking for the config again with byte 2, as uWSGI does) and its
+listening sockets (C<VASSAL_LISTEN_FDS>), so that no connection is refused
+during the reload.
 
 =head1 METHODS
 
@@ -157,9 +340,13 @@ A non-adopted vassal reloads (Emperor byte 1) by executing itself again.
 
 =item new(script => $path_of_psgi_vassal)
 
-=item run(\@args, preloaded_app => $app, adopted => $bool, ondemand_fd => $fd)
+=item run(\@args, preloaded_app => $app, adopted => $bool, ondemand_fd => $fd, title => $name)
 
-=item load_app($path, $option_name)
+=item load_app($path, $option_name), exec_perl($file, $option_name)
+
+=item apply_environment($config), listeners($config, $ondemand_fd)
+
+=item reexec(\@args, $emperor, $server)
 
 =back
 

@@ -12,7 +12,7 @@ __END__
 
 =head1 NAME
 
-Vassal::XS - XS glue of Vassal: descriptor passing, credentials, codec, prctl
+Vassal::XS - XS glue of Vassal: descriptor passing, credentials, codec, prctl, the worker loop
 
 =head1 SYNOPSIS
 
@@ -33,6 +33,17 @@ Vassal::XS - XS glue of Vassal: descriptor passing, credentials, codec, prctl
   my @argv = Vassal::XS::array_decode($req->{body});
   POSIX::close($_) for @{ $req->{fds} };
   print "got @argv from pid $req->{pid}\n";
+
+  # the worker's HTTP parser
+  my %env;
+  my $len = Vassal::XS::parse_http_request("GET /a%20b?x=1 HTTP/1.1\r\nHost: h\r\n\r\n", \%env);
+  print "$len bytes: $env{PATH_INFO} $env{QUERY_STRING} $env{HTTP_HOST}\n";   # 36 bytes: /a b x=1 h
+
+  # psgi.input
+  my $input = Vassal::Input->new("line 1\nline 2\n");
+  $input->read(my $buf, 4);              # 'line'
+  $input->seek(0, 0);
+  print $input->getline;                 # "line 1\n"
 
 =head1 DESCRIPTION
 
@@ -89,6 +100,81 @@ C<prctl(PR_SET_CHILD_SUBREAPER)>: orphaned descendants re-parent to the caller.
 
 Sets or clears C<FD_CLOEXEC> on C<$fd>.
 
+=item fd_socket_info($fd)
+
+What a descriptor is: C<< {socket => 1, domain, type, listening, kind} >> for
+a socket, C<< {socket => 0, kind => 'a pipe' ...} >> otherwise, C<< {error} >>
+when C<fstat> fails.
+
 =back
+
+=head2 The worker loop (vassal_worker.c, vassal_http.c)
+
+=over 4
+
+=item worker_run(\%options)
+
+Runs a worker's accept/serve loop in C until SIGQUIT or SIGHUP (after the
+request in flight), C<max_requests>, or a request that set
+C<psgix.harakiri.commit>; returns the reason (C<graceful stop>,
+C<max-requests>, C<psgix.harakiri.commit>). See L<Vassal::Worker>, which
+calls it. Options: C<app>; C<slow> (the Perl side of responses the C fast
+path does not take, called as C<< slow->($conn, $env, $res) >>);
+C<listeners> (C<[{fd, proto => 'http'|'uwsgi', unix, server_name,
+server_port}, ...]>); C<socket_timeout> (4); C<keepalive_timeout> (the
+same); C<buffer_size> (65536); C<limit_post> (0: none); C<post_buffering>
+(1048576); C<max_requests> (0: none); C<status_fd> (the loop writes
+C<A$pid\n> when it starts and C<S$pid\n> after its first response);
+C<scoreboard> and C<slot>; C<name> (of the log prefix); C<tmpdir>.
+
+Connections waiting for a request (or the rest of one) are kept in the
+worker's epoll set beside the listening sockets (C<EPOLLEXCLUSIVE>), so that
+a slow or idle client never holds the worker; a request whose head is
+complete is served at once, every wait for the client bounded by
+C<socket_timeout>. Refused: a malformed request line or header field (400),
+an HTTP version but 1.0 and 1.1 (505), a header section over C<buffer_size>
+(431; a request line alone: 414), a body over C<limit_post> (413), a
+Transfer-Encoding but chunked (501), Content-Length with chunked (400); the
+connection is closed after the response. A uwsgi packet over
+C<buffer_size>, malformed or with a modifier1 but 0 or 5 is dropped.
+
+=item parse_http_request($bytes, \%env)
+
+The worker's HTTP/1.x parser: fills C<%env> (REQUEST_METHOD, REQUEST_URI,
+PATH_INFO decoded, QUERY_STRING, SERVER_PROTOCOL, CONTENT_LENGTH,
+CONTENT_TYPE, HTTP_*; repeated headers joined with C<", ">) and returns the
+length of the request head, -2 when it is incomplete, -1 when malformed (400),
+-3 for an unsupported version (505), -4 for more than 128 header fields (431).
+
+=item monotonic_now
+
+C<CLOCK_MONOTONIC> in seconds, the scoreboard's clock.
+
+=item scoreboard_new($n)
+
+A C<Vassal::Scoreboard> of C<$n> slots in shared memory, created by a master
+before it forks its workers; each worker writes its own slot. Methods:
+C<size>, C<slot($i)> (C<< {pid, accepting, busy_since, last_done, requests} >>;
+C<busy_since> is 0 when no request is in flight), C<reset($i)>.
+
+=back
+
+=head2 Vassal::Conn
+
+The response in flight, as the Perl side of a response sees it (only valid
+during its request; afterwards every method dies): C<send($status,
+\@headers, \@body)> (a whole response), C<start($status, \@headers)> (the
+head of a response of unknown length: chunked for HTTP/1.1, ended by the
+connection for HTTP/1.0), C<write($data)>, C<finish>, C<no_keepalive>, and
+the flags C<active>, C<started>, C<finished>, C<io_taken>, C<keepalive>. A
+write error dies with C<write: ...>.
+
+=head2 Vassal::Input
+
+C<psgi.input>: a request body in memory or, over C<post_buffering>, in an
+unlinked temporary file. C<new($bytes)>, C<read($buf, $len, $offset)>,
+C<seek($pos, $whence)>, C<tell>, C<eof>, C<getline> and C<getlines> (by
+C<$/>: a separator, C<undef>, or a record length), C<close>, C<fileno>
+(undef in memory), C<opened>, C<binmode>.
 
 =cut

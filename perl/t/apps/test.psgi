@@ -1,6 +1,9 @@
 # The app the Vassal tests serve: one behaviour per path.
 use strict;
 use warnings;
+use POSIX ();
+use Digest::SHA ();
+use Plack::Util;
 
 my $app = sub {
     my ($env) = @_;
@@ -44,6 +47,78 @@ my $app = sub {
     }
     if ($path eq '/die') {
         die "the app died on purpose\n";
+    }
+    if ($path eq '/exit') {
+        POSIX::_exit(3);    # a worker that dies anyway
+    }
+    if ($path eq '/input') {
+        my $in = $env->{'psgi.input'};
+        my $body = '';
+        while ($in->read(my $buf, 1000)) { $body .= $buf }
+        $in->seek(0, 0);
+        $in->read(my $again, 5);
+        my $spooled = defined $in->fileno ? 1 : 0;
+        return $text->(join '', "class=", ref $in, "\nlength=", length $body, "\nbuffered=",
+                       ($env->{'psgix.input.buffered'} ? 1 : 0), "\nspooled=$spooled\nfirst5=$again\n",
+                       "sha1=", Digest::SHA::sha1_hex($body), "\n");
+    }
+    if ($path eq '/fh') {
+        open my $fh, '<', \"line 1\nline 2\n" or die $!;
+        return [200, ['Content-Type' => 'text/plain'], $fh];
+    }
+    if ($path eq '/object') {
+        my @lines = ("one\n", "two\n");
+        return [200, ['Content-Type' => 'text/plain'],
+                Plack::Util::inline_object(getline => sub { shift @lines }, close => sub {})];
+    }
+    if ($path eq '/cleanup') {
+        my $file = $env->{QUERY_STRING};
+        push @{ $env->{'psgix.cleanup.handlers'} }, sub {
+            open my $fh, '>', $file or return;
+            print $fh "cleaned up after the response in $$\n";
+        };
+        return $text->("cleanup registered: " . ($env->{'psgix.cleanup'} ? 1 : 0) . "\n");
+    }
+    if ($path eq '/harakiri') {
+        $env->{'psgix.harakiri.commit'} = 1 if $env->{'psgix.harakiri'};
+        return $text->("bye from $$\n");
+    }
+    if ($path eq '/hijack') {
+        return sub {
+            my $io = $env->{'psgix.io'};
+            print {$io} "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhijacked by $$ via " . ref($io) . "\n";
+            close $io;
+        };
+    }
+    if ($path eq '/writer-unclosed') {
+        return sub {
+            my $w = $_[0]->([200, ['Content-Type' => 'text/plain']]);
+            $w->write("not closed\n");
+        };
+    }
+    if ($path eq '/bad-header') {
+        return [200, ['Content-Type' => "text/plain\r\nX-Injected: 1"], ["no\n"]];
+    }
+    if ($path eq '/bad-status') {
+        return ['OK', ['Content-Type' => 'text/plain'], ["no\n"]];
+    }
+    if ($path eq '/not-a-response') {
+        return "a string";
+    }
+    if ($path eq '/wide') {
+        return [200, ['Content-Type' => 'text/plain'], ["\x{263a}\n"]];
+    }
+    if ($path eq '/latin1-utf8') {
+        my $s = "caf\x{e9}\n";
+        utf8::upgrade($s);
+        return [200, ['Content-Type' => 'text/plain'], [$s]];
+    }
+    if ($path eq '/big') {
+        my ($n) = ($env->{QUERY_STRING} // '') =~ /([0-9]+)/;
+        return [200, ['Content-Type' => 'text/plain'], ['x' x ($n // 100_000)]];
+    }
+    if ($path eq '/procname') {
+        return $text->("$0\n");
     }
     return $text->("Hello from test app pid $$\n");
 };

@@ -22,6 +22,7 @@ our @EXPORT = qw(
     children_of process_alive wait_gone reap_all test_app
     fork_request parent_of start_base
     http_connect http_roundtrip read_response
+    start_vassal stop_vassal uwsgi_packet uwsgi_roundtrip unix_connect is_closed
 );
 
 my $T = File::Spec->rel2abs($FindBin::Bin);
@@ -287,6 +288,87 @@ sub start_base {
     my $pid = spawn_vassal(args => ['--ini', $ini], emperor => $v, stderr => $log);
     close $v;
     return ($pid, $e, "$dir/fork.sock", $log, $dir);
+}
+
+# Starts bin/psgi-vassal under a fake Emperor with @args (an http-socket on a
+# free port is added unless the args name a socket) and waits for bytes 1
+# and 5. Returns a hash: pid, emperor (our end), port, log, dir.
+sub start_vassal {
+    my (%o) = @_;
+    my $dir = $o{dir} // tempdir();
+    my $port = $o{port} // empty_port();
+    my @args = @{ $o{args} || [] };
+    push @args, '--http-socket', "127.0.0.1:$port"
+        unless $o{no_http} || grep { /\A--(?:http-)?socket/ } @args;
+    push @args, '--psgi', test_app($o{app} // 'test.psgi') unless $o{no_app} || grep { $_ eq '--psgi' || $_ eq '--ini' } @args;
+    my ($e, $v) = emperor_pair();
+    my $log = $o{log} // "$dir/vassal.log";
+    my $pid = spawn_vassal(args => \@args, emperor => $v, stderr => $log, env => $o{env});
+    close $v;
+    my @got = read_bytes($e, 2, $o{timeout} // 20);
+    Test::More::is_deeply(\@got, [1, 5], "vassal $pid is ready (1) and accepting (5)")
+        or Test::More::diag(slurp($log));
+    return { pid => $pid, emperor => $e, port => $port, log => $log, dir => $dir };
+}
+
+# Byte 0 to the vassal, then waits for it and its workers to be gone.
+sub stop_vassal {
+    my ($v) = @_;
+    my @workers = children_of($v->{pid});
+    syswrite $v->{emperor}, chr(0);
+    return wait_gone(15, $v->{pid}, @workers);
+}
+
+# One uwsgi request packet: modifier1, the vars (a list of pairs) as the dict.
+sub uwsgi_packet {
+    my ($vars, %o) = @_;
+    require Vassal::Packet;
+    my $body = Vassal::Packet::encode_dict($vars);
+    return Vassal::Packet::encode_packet($o{modifier1} // 0, 0, $body);
+}
+
+# Sends a uwsgi request (packet and body) on a new connection to $addr (a
+# port on 127.0.0.1, or a UNIX socket path) and reads the answer to EOF.
+sub uwsgi_roundtrip {
+    my ($addr, $vars, $body, %o) = @_;
+    my $sock = $addr =~ /\A[0-9]+\z/ ? http_connect($addr) : unix_connect($addr);
+    my $data = ($o{raw} // uwsgi_packet($vars, %o)) . ($body // '');
+    my $off = 0;
+    while ($off < length $data) {
+        my $n = syswrite $sock, $data, 65536, $off;
+        die "write: $!" unless defined $n;
+        $off += $n;
+    }
+    my $out = '';
+    my $deadline = time + ($o{timeout} // 10);
+    while (time < $deadline) {
+        my $rin = '';
+        vec($rin, fileno $sock, 1) = 1;
+        last unless select(my $rout = $rin, undef, undef, $deadline - time) > 0;
+        my $r = sysread $sock, $out, 65536, length $out;
+        last unless $r;
+    }
+    return $out;
+}
+
+sub unix_connect {
+    my ($path) = @_;
+    require IO::Socket::UNIX;
+    return IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $path) || die "connect $path: $!";
+}
+
+# Has the server closed $sock (EOF or reset) within $timeout seconds?
+sub is_closed {
+    my ($sock, $timeout) = @_;
+    my $deadline = time + ($timeout // 5);
+    while (time < $deadline) {
+        my $rin = '';
+        vec($rin, fileno $sock, 1) = 1;
+        next unless select(my $rout = $rin, undef, undef, $deadline - time) > 0;
+        my $r = sysread $sock, my $buf, 65536;
+        return 1 if !$r;    # EOF (0) or error (undef: reset)
+    }
+    return 0;
 }
 
 # Pids whose parent is $pid (from /proc).

@@ -2,6 +2,7 @@ package Plack::Handler::Vassal;
 use strict;
 use warnings;
 use Vassal::Server;
+use Vassal::Listener;
 use Vassal::Emperor;
 
 our $VERSION = '0.01';
@@ -11,35 +12,58 @@ sub new {
     return bless {%args}, $class;
 }
 
+sub _opt {
+    my ($self, @names) = @_;
+    for my $n (@names) {
+        for my $k ($n, ($n =~ tr/_/-/r), ($n =~ tr/-/_/r)) {
+            return $self->{$k} if defined $self->{$k};
+        }
+    }
+    return undef;
+}
+
 sub run {
     my ($self, $app) = @_;
-    my ($host, $port);
+    my @listeners;
     if (my $listen = $self->{listen}) {
-        my @listen = ref $listen ? @$listen : ($listen);
-        die "Plack::Handler::Vassal: only one --listen is supported for now\n" if @listen > 1;
-        die "Plack::Handler::Vassal: UNIX sockets are not supported for --listen ($listen[0])\n"
-            if $listen[0] !~ /:[0-9]+\z/ && $listen[0] !~ /\A[0-9]+\z/;
-        ($host, $port) = Vassal::Server::parse_address($listen[0]);
+        # plackup: --listen host:port, :port or a UNIX socket path (repeatable)
+        for my $spec (ref $listen ? @$listen : ($listen)) {
+            push @listeners, Vassal::Listener->new(spec => $spec, proto => 'http',
+                                                   backlog => $self->_opt('backlog') // 1024);
+        }
     }
     else {
-        $host = $self->{host} // '0.0.0.0';
-        $port = $self->{port} // 5000;
+        my $host = $self->{host} // '0.0.0.0';
+        my $port = $self->{port} // 5000;
+        push @listeners, Vassal::Listener->new(spec => ($host =~ /:/ ? "[$host]:$port" : "$host:$port"),
+                                               proto => 'http', backlog => $self->_opt('backlog') // 1024);
     }
-    my $workers = $self->{workers} // $self->{processes} // $self->{'max-workers'}
-               // $self->{max_workers} // 5;
+    # plackup passes a UNIX path given to --listen as `socket` too
+    my %have = map { $_->spec => 1 } @listeners;
+    for my $spec (ref $self->{socket} ? @{ $self->{socket} } : grep defined, $self->{socket}) {
+        push @listeners, Vassal::Listener->new(spec => $spec, proto => 'http') unless $have{$spec}++;
+    }
+    my $workers = $self->_opt(qw(workers processes max_workers)) // 5;
+    my $keepalive = $self->_opt('keepalive_timeout');
     my $ready = $self->{server_ready};
     my $server = Vassal::Server->new(
-        listen  => $host =~ /:/ ? "[$host]:$port" : "$host:$port",
-        workers => $workers,
-        emperor => Vassal::Emperor->from_env,
-        (defined $self->{keepalive_timeout} || defined $self->{'keepalive-timeout'}
-            ? (http_options => { keepalive_timeout => $self->{keepalive_timeout} // $self->{'keepalive-timeout'} })
-            : ()),
+        listeners    => \@listeners,
+        workers      => $workers,
+        emperor      => Vassal::Emperor->from_env,
+        max_requests => $self->_opt('max_requests') // 0,
+        harakiri     => $self->_opt('harakiri') // 0,
+        worker_options => {
+            socket_timeout => $self->_opt(qw(socket_timeout timeout)) // 30,
+            (defined $keepalive ? (keepalive_timeout => $keepalive) : ()),
+            buffer_size    => $self->_opt('buffer_size') // 65536,
+            limit_post     => $self->_opt('limit_post') // 0,
+        },
         server_ready => sub {
             my ($s) = @_;
+            my $l = ($s->listeners)[0];
             $ready->({
-                host            => $host,
-                port            => $s->listen_socket->sockport,
+                host            => $l->is_unix ? $l->server_name : $l->server_name,
+                port            => $l->server_port,
                 proto           => 'http',
                 server_software => 'Vassal',
             }) if $ready;
@@ -67,10 +91,13 @@ Plack::Handler::Vassal - run a PSGI app on Vassal's prefork server (plackup -s V
 =head1 DESCRIPTION
 
 A Plack handler that runs L<Vassal::Server>: a master and prefork workers
-serving HTTP/1.1. Options, as plackup passes them: C<listen> (one
-C<host:port>), or C<host> (0.0.0.0) and C<port> (5000); C<workers> (alias
-C<processes>, C<max-workers>; default 5); C<keepalive-timeout>;
-C<server_ready>. Under an Emperor (C<UWSGI_EMPEROR_FD>) it speaks the Emperor
-pipe like any vassal.
+serving HTTP/1.1 with the C request loop of L<Vassal::Worker>. Options, as
+plackup passes them: C<listen> (C<host:port>, C<:port> or a UNIX socket path;
+repeatable), or C<host> (0.0.0.0) and C<port> (5000); C<socket> (a UNIX
+socket path); C<workers> (alias C<processes>, C<max-workers>; default 5);
+C<max-requests>; C<harakiri>; C<timeout> (seconds a client may stay silent,
+30); C<keepalive-timeout> (idle keep-alive connections, default the same);
+C<backlog> (1024); C<buffer-size>; C<limit-post>; C<server_ready>. Under an
+Emperor (C<UWSGI_EMPEROR_FD>) it speaks the Emperor pipe like any vassal.
 
 =cut

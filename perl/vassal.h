@@ -1,0 +1,74 @@
+/*
+ * vassal.h - what the C parts of Vassal share: the HTTP/1.x request parser
+ * (vassal_http.c, plain C, no Perl) and the worker loop (vassal_worker.c).
+ */
+#ifndef VASSAL_H
+#define VASSAL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* ------------------------------------------------------------ vassal_http.c */
+
+#define VASSAL_MAX_HEADERS 128
+
+typedef struct {
+    const char *name;  size_t name_len;
+    const char *value; size_t value_len;
+} vassal_header;
+
+typedef struct {
+    const char *method; size_t method_len;
+    const char *target; size_t target_len;
+    const char *protocol; size_t protocol_len;   /* "HTTP/1.1" */
+    int minor;                                   /* 0 or 1 */
+    size_t nheaders;
+    vassal_header headers[VASSAL_MAX_HEADERS];
+} vassal_request;
+
+/* vassal_http_parse_head() results (besides 0 = parsed) */
+#define VASSAL_E_MALFORMED     (-1)   /* 400 */
+#define VASSAL_E_TOO_MANY      (-2)   /* 431: more than VASSAL_MAX_HEADERS */
+#define VASSAL_E_VERSION       (-3)   /* 505: not HTTP/1.0 or HTTP/1.1 */
+
+/* Number of leading empty lines (CRLF or LF) at buf, in bytes: RFC 9112
+ * says a server SHOULD ignore them before a request line. */
+size_t vassal_http_skip_empty_lines(const char *buf, size_t len);
+
+/* Looks for the empty line that ends a header section starting at buf.
+ * Returns the length of the whole section (request line, headers and the
+ * empty line) or 0 when it is not complete yet. *scan is where to resume
+ * the next time (0 for a new request): each byte is looked at about once
+ * however the section trickles in. */
+size_t vassal_http_head_end(const char *buf, size_t len, size_t *scan);
+
+/* Checks the first line while it arrives, so that garbage (a TLS
+ * handshake, a binary protocol) is refused before a whole header section
+ * or a timeout. Returns 0 when the bytes so far can be (the start of) an
+ * HTTP/1.x request line, or a VASSAL_E_* code. */
+int vassal_http_check_first_line(const char *buf, size_t len);
+
+/* Parses a complete header section (len = vassal_http_head_end()). Fills r
+ * with pointers into buf. Returns 0 or a VASSAL_E_* code. */
+int vassal_http_parse_head(const char *buf, size_t len, vassal_request *r);
+
+/* Percent-decodes src into dst (at least len bytes); returns the length.
+ * An invalid escape is copied as it is. */
+size_t vassal_percent_decode(const char *src, size_t len, char *dst);
+
+/* The reason phrase of an HTTP status ("Unknown" when there is none). */
+const char *vassal_status_reason(int status);
+
+/* An IMF-fixdate for the current second, cached: "Sun, 06 Nov 1994 08:49:37 GMT". */
+const char *vassal_http_date(void);
+
+/* Case-insensitive comparison of a length-delimited string with a literal. */
+int vassal_ieq(const char *s, size_t len, const char *lit);
+
+/* Does the comma-separated header value contain this token (case-insensitive)? */
+int vassal_has_token(const char *v, size_t len, const char *token);
+
+/* Is c an HTTP token character (RFC 9110 tchar)? */
+int vassal_is_tchar(unsigned char c);
+
+#endif

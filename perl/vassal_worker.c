@@ -1,0 +1,2192 @@
+/*
+ * vassal_worker.c - a worker's hot path in C: accept, read, parse (HTTP/1.x
+ * or the uwsgi protocol), build the PSGI env, call the app, write the
+ * response. Only what is not the common case - delayed and streaming
+ * responses, bodies that are file handles or objects - goes back to Perl
+ * (Vassal::Worker::respond) through a Vassal::Conn object.
+ *
+ * Why C: a Perl loop spends most of a small request's time in select(),
+ * method calls and building strings; here a keep-alive request costs one
+ * epoll_wait, one read, one send and the app call.
+ *
+ * Connections that wait - for the rest of a request, or idle between
+ * keep-alive requests - sit in the worker's epoll set beside the listening
+ * sockets, so a slow or idle client never keeps the worker from serving
+ * others. A request whose head is complete is served at once, blocking,
+ * with socket-timeout bounding every wait for the client.
+ */
+#define PERL_NO_GET_CONTEXT
+#include "EXTERN.h"
+#include "perl.h"
+#include "XSUB.h"
+
+#include <errno.h>
+#include <string.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <poll.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/epoll.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include "vassal.h"
+#include "vassal_worker.h"
+
+#define K_LISTENER 1
+#define K_CONN     2
+#define K_WAKE     3
+
+#define LIST_NONE    0
+#define LIST_PARTIAL 1      /* part of a request arrived: socket-timeout */
+#define LIST_IDLE    2      /* between keep-alive requests: keepalive-timeout */
+
+#define INITIAL_BUF     4096
+#define SCRATCH_SIZE    65536
+#define SMALL_RESPONSE  65536   /* head and body copied into one send() */
+#define CHUNK_LINE_MAX  4096
+#define LINGER_SECONDS  0.5     /* after an error response, read what the client still sends */
+#define LINGER_BYTES    (256 * 1024)
+#define UWSGI_MAX_PACKET (4 + 65535)
+#define POOL_MAX        64      /* closed connection structs kept for reuse */
+#define ACCEPT_BATCH    16      /* connections accepted in a row while each one is done at once */
+
+typedef struct { char *p; size_t len, cap; } vbuf;
+
+typedef struct {
+    int kind;
+    int fd;
+    int proto;
+    int is_unix;
+    SV *server_name;
+    SV *server_port;
+} vlistener;
+
+typedef struct vconn {
+    int kind;
+    int fd;
+    vlistener *l;
+    char *buf;
+    size_t len, cap, scan;
+    double deadline;
+    int list;
+    int registered;
+    int closed;
+    UV nreq;
+    struct vconn *prev, *next;      /* in W.lists[list] */
+    struct vconn *dead_next;        /* in W.graveyard */
+    int port;
+    char addr[INET6_ADDRSTRLEN + 1];
+} vconn;
+
+typedef struct { vconn *head, *tail; } vlist;
+
+typedef struct {
+    IV content_length;      /* -1: none */
+    int chunked;
+    int bad_te;
+    int te_codings, te_chunked, te_last_chunked;
+    int conn_close;
+    int conn_keepalive;
+    int expect_continue;
+} vreqinfo;
+
+/* the keys of the env that every request has, with their hashes computed once */
+enum {
+    E_REQUEST_METHOD, E_SCRIPT_NAME, E_PATH_INFO, E_REQUEST_URI, E_QUERY_STRING,
+    E_SERVER_NAME, E_SERVER_PORT, E_SERVER_PROTOCOL, E_REMOTE_ADDR, E_REMOTE_PORT,
+    E_CONTENT_LENGTH, E_CONTENT_TYPE,
+    E_PSGI_VERSION, E_PSGI_URL_SCHEME, E_PSGI_INPUT, E_PSGI_ERRORS,
+    E_PSGI_MULTITHREAD, E_PSGI_MULTIPROCESS, E_PSGI_RUN_ONCE, E_PSGI_NONBLOCKING,
+    E_PSGI_STREAMING, E_PSGIX_INPUT_BUFFERED, E_PSGIX_HARAKIRI, E_PSGIX_HARAKIRI_COMMIT,
+    E_PSGIX_CLEANUP, E_PSGIX_CLEANUP_HANDLERS, E_PSGIX_IO,
+    E_HTTP_TRANSFER_ENCODING, E_HTTP_CONTENT_LENGTH, E_HTTP_CONTENT_TYPE,
+    E_HTTPS, E_UWSGI_SCHEME, E_REQUEST_SCHEME,
+    E_COUNT
+};
+static const char *env_key[E_COUNT] = {
+    "REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "REQUEST_URI", "QUERY_STRING",
+    "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "REMOTE_ADDR", "REMOTE_PORT",
+    "CONTENT_LENGTH", "CONTENT_TYPE",
+    "psgi.version", "psgi.url_scheme", "psgi.input", "psgi.errors",
+    "psgi.multithread", "psgi.multiprocess", "psgi.run_once", "psgi.nonblocking",
+    "psgi.streaming", "psgix.input.buffered", "psgix.harakiri", "psgix.harakiri.commit",
+    "psgix.cleanup", "psgix.cleanup.handlers", "psgix.io",
+    "HTTP_TRANSFER_ENCODING", "HTTP_CONTENT_LENGTH", "HTTP_CONTENT_TYPE",
+    "HTTPS", "UWSGI_SCHEME", "REQUEST_SCHEME",
+};
+static I32 env_key_len[E_COUNT];
+static U32 env_key_hash[E_COUNT];
+static int env_keys_ready = 0;
+
+#define ESTORE(hv, k, v)  (void)hv_store((hv), env_key[k], env_key_len[k], (v), env_key_hash[k])
+#define EFETCH(hv, k)     hv_fetch((hv), env_key[k], env_key_len[k], 0)
+#define EDELETE(hv, k)    (void)hv_delete((hv), env_key[k], env_key_len[k], G_DISCARD)
+
+static struct {
+    int running;
+    vlistener *ls;
+    int nls;
+    SV *app;
+    SV *slow;
+    GV *stderr_gv;
+    AV *psgi_version;
+    SV *empty_input;
+    HV *conn_stash, *input_stash, *inet_stash, *unix_stash;
+    double socket_timeout, keepalive_timeout;
+    UV buffer_size, limit_post, post_buffering, max_requests;
+    int status_fd;
+    vassal_slot *slot;
+    char name[256];
+    char tmpdir[1024];
+    int epfd;
+    int wake_r, wake_w;
+    int wake_kind;
+    int max_conns, nconns;
+    vlist lists[3];
+    vconn *graveyard;
+    vconn *pool;            /* closed connections kept for reuse, with their buffers */
+    int npool;
+    UV served;
+    UV serial;
+    int told_served;
+    const char *stop_reason;
+    vbuf out;
+    vbuf key;
+    char *scratch;
+    struct {
+        UV serial;
+        int active;
+        vconn *c;
+        int proto;
+        int minor;
+        char protocol[16];
+        int head;
+        int keepalive;
+        int started, finished, chunked, skip_body, failed;
+        int io_taken;
+    } r;
+} W;
+
+static volatile sig_atomic_t vassal_stop_signal = 0;
+
+/* ------------------------------------------------------------------ small */
+
+double
+vassal_monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+vbuf_reserve(vbuf *b, size_t more)
+{
+    if (b->len + more > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + more) cap *= 2;
+        Renew(b->p, cap, char);
+        b->cap = cap;
+    }
+}
+
+static void
+vbuf_add(vbuf *b, const char *s, size_t n)
+{
+    vbuf_reserve(b, n);
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+#define vbuf_adds(b, lit) vbuf_add((b), "" lit, sizeof(lit) - 1)
+
+static void
+vbuf_addnum(vbuf *b, UV n)
+{
+    char tmp[32];
+    char *p = tmp + sizeof(tmp);
+    do {
+        *--p = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    vbuf_add(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+/* One log line on STDERR, "[name pid N] message", written with one write(). */
+static void
+vlog(const char *fmt, ...)
+{
+    char buf[4096];
+    int n = snprintf(buf, sizeof(buf), "[%s pid %d] ", W.name[0] ? W.name : "psgi-vassal", (int)getpid());
+    va_list ap;
+    va_start(ap, fmt);
+    n += vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    if (n > (int)sizeof(buf) - 2) n = (int)sizeof(buf) - 2;
+    buf[n++] = '\n';
+    if (write(2, buf, (size_t)n) < 0) { /* nowhere left to complain */ }
+}
+
+/* Logs a Perl error (possibly several lines), each line prefixed. */
+static void
+vlog_sv(pTHX_ const char *what, SV *err)
+{
+    STRLEN len;
+    const char *p = SvPV(err, len);
+    const char *end = p + len;
+    int first = 1;
+    while (len && (end[-1] == '\n')) { end--; len--; }
+    while (p < end || first) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *e = nl ? nl : end;
+        if (first) vlog("%s: %.*s", what, (int)(e - p), p);
+        else       vlog("%.*s", (int)(e - p), p);
+        first = 0;
+        if (!nl) break;
+        p = nl + 1;
+    }
+}
+
+/* Waits until fd is ready for events, at most timeout seconds; a signal
+ * does not shorten the wait. 1 ready, 0 timeout, -1 error. */
+static int
+wait_fd(int fd, short events, double timeout)
+{
+    double deadline = vassal_monotonic() + timeout;
+    for (;;) {
+        struct pollfd p;
+        double left = deadline - vassal_monotonic();
+        int rc;
+        if (left <= 0) return 0;
+        p.fd = fd;
+        p.events = events;
+        p.revents = 0;
+        rc = poll(&p, 1, (int)(left * 1000.0) + 1);
+        if (rc > 0) return 1;
+        if (rc == 0) continue;
+        if (errno == EINTR) continue;
+        return -1;
+    }
+}
+
+/* Reads at most max bytes, waiting up to timeout for some.
+ * >0 bytes, 0 EOF, -1 error, -2 timeout. */
+static ssize_t
+recv_some(int fd, char *dst, size_t max, double timeout)
+{
+    for (;;) {
+        ssize_t n = read(fd, dst, max);
+        int w;
+        if (n >= 0) return n;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+        w = wait_fd(fd, POLLIN, timeout);
+        if (w == 0) return -2;
+        if (w < 0) return -1;
+    }
+}
+
+/* Sends everything; 0, or -1 with errno (ETIMEDOUT when the client stopped
+ * reading). flags: MSG_MORE when the connection is closed right after, so
+ * that the FIN close() adds leaves in the same segment as the data. */
+static int
+sendv_all_flags(int fd, struct iovec *iov, int cnt, double timeout, int flags)
+{
+    while (cnt > 0) {
+        struct msghdr m;
+        ssize_t n;
+        memset(&m, 0, sizeof(m));
+        m.msg_iov = iov;
+        m.msg_iovlen = (size_t)(cnt > 64 ? 64 : cnt);
+        n = sendmsg(fd, &m, MSG_NOSIGNAL | flags);
+        if (n < 0) {
+            int w;
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+            w = wait_fd(fd, POLLOUT, timeout);
+            if (w == 0) { errno = ETIMEDOUT; return -1; }
+            if (w < 0) return -1;
+            continue;
+        }
+        while (cnt > 0 && (size_t)n >= iov->iov_len) {
+            n -= (ssize_t)iov->iov_len;
+            iov++;
+            cnt--;
+        }
+        if (cnt > 0 && n > 0) {
+            iov->iov_base = (char *)iov->iov_base + n;
+            iov->iov_len -= (size_t)n;
+        }
+    }
+    return 0;
+}
+
+static int
+sendv_all(int fd, struct iovec *iov, int cnt, double timeout)
+{
+    return sendv_all_flags(fd, iov, cnt, timeout, 0);
+}
+
+static int
+send_all(int fd, const char *p, size_t len, double timeout)
+{
+    struct iovec iov;
+    iov.iov_base = (void *)p;
+    iov.iov_len = len;
+    if (!len) return 0;
+    return sendv_all(fd, &iov, 1, timeout);
+}
+
+/* ------------------------------------------------------------ connections */
+
+static void
+list_remove(vconn *c)
+{
+    vlist *l;
+    if (!c->list) return;
+    l = &W.lists[c->list];
+    if (c->prev) c->prev->next = c->next; else l->head = c->next;
+    if (c->next) c->next->prev = c->prev; else l->tail = c->prev;
+    c->prev = c->next = NULL;
+    c->list = LIST_NONE;
+}
+
+static void
+list_append(vconn *c, int which, double deadline)
+{
+    vlist *l = &W.lists[which];
+    c->list = which;
+    c->deadline = deadline;
+    c->prev = l->tail;
+    c->next = NULL;
+    if (l->tail) l->tail->next = c; else l->head = c;
+    l->tail = c;
+}
+
+static void
+conn_close(vconn *c)
+{
+    if (c->closed) return;
+    list_remove(c);
+    /* an fd the app dup()ed (psgix.io) would keep the epoll registration alive */
+    if (c->registered) epoll_ctl(W.epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->fd = -1;
+    c->closed = 1;
+    W.nconns--;
+    c->dead_next = W.graveyard;
+    W.graveyard = c;
+}
+
+static void
+bury(void)
+{
+    while (W.graveyard) {
+        vconn *c = W.graveyard;
+        W.graveyard = c->dead_next;
+        if (W.npool < POOL_MAX && c->cap == INITIAL_BUF) {
+            c->dead_next = W.pool;    /* buffer and all: no malloc for the next one */
+            W.pool = c;
+            W.npool++;
+        }
+        else {
+            Safefree(c->buf);
+            Safefree(c);
+        }
+    }
+}
+
+static vconn *
+conn_new(void)
+{
+    vconn *c = W.pool;
+    char *buf;
+    if (c) {
+        W.pool = c->dead_next;
+        W.npool--;
+        buf = c->buf;
+    }
+    else {
+        Newx(c, 1, vconn);
+        Newx(buf, INITIAL_BUF, char);
+    }
+    memset(c, 0, sizeof(*c));
+    c->buf = buf;
+    c->cap = INITIAL_BUF;
+    return c;
+}
+
+/* After an error response: stop sending, read (and drop) what the client is
+ * still sending for a moment, then close - so that our response is not
+ * lost to a TCP reset caused by unread data. */
+static void
+conn_close_lingering(vconn *c)
+{
+    double deadline;
+    size_t total = 0;
+    if (c->closed) return;
+    shutdown(c->fd, SHUT_WR);
+    deadline = vassal_monotonic() + LINGER_SECONDS;
+    while (total < LINGER_BYTES) {
+        double left = deadline - vassal_monotonic();
+        ssize_t n;
+        if (left <= 0 || wait_fd(c->fd, POLLIN, left) <= 0) break;
+        n = read(c->fd, W.scratch, SCRATCH_SIZE);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (n <= 0) break;
+        total += (size_t)n;
+    }
+    conn_close(c);
+}
+
+static int
+conn_park(vconn *c, int which)
+{
+    if (!c->registered) {
+        struct epoll_event ev;
+        memset(&ev, 0, sizeof(ev));
+        ev.events = EPOLLIN;
+        ev.data.ptr = c;
+        if (epoll_ctl(W.epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+            vlog("epoll_ctl(ADD) failed: %s", strerror(errno));
+            conn_close(c);
+            return -1;
+        }
+        c->registered = 1;
+    }
+    list_append(c, which, vassal_monotonic()
+                + (which == LIST_IDLE ? W.keepalive_timeout : W.socket_timeout));
+    return 0;
+}
+
+static size_t
+conn_limit(vconn *c)
+{
+    if (c->l->proto == VASSAL_PROTO_UWSGI)
+        return W.buffer_size + 4 < UWSGI_MAX_PACKET ? W.buffer_size + 4 : UWSGI_MAX_PACKET;
+    return W.buffer_size;
+}
+
+/* Reads into c->buf, growing it up to limit bytes. >0 bytes, 0 EOF, -1
+ * error, -2 timeout, -3 the buffer is at its limit, -4 nothing there
+ * (timeout 0 = do not wait). */
+static ssize_t
+conn_read(vconn *c, size_t limit, double timeout)
+{
+    if (c->len >= limit) return -3;
+    if (c->len == c->cap) {
+        size_t cap = c->cap * 2;
+        if (cap > limit) cap = limit;
+        Renew(c->buf, cap, char);
+        c->cap = cap;
+    }
+    for (;;) {
+        size_t room = (c->cap < limit ? c->cap : limit) - c->len;
+        ssize_t n = read(c->fd, c->buf + c->len, room);
+        int w;
+        if (n > 0) { c->len += (size_t)n; return n; }
+        if (n == 0) return 0;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+        if (timeout <= 0) return -4;
+        w = wait_fd(c->fd, POLLIN, timeout);
+        if (w == 0) return -2;
+        if (w < 0) return -1;
+    }
+}
+
+/* Drops the first *pos bytes of c->buf (a request that was served). */
+static void
+conn_consume(vconn *c, size_t *pos)
+{
+    if (*pos >= c->len) c->len = 0;
+    else if (*pos) {
+        memmove(c->buf, c->buf + *pos, c->len - *pos);
+        c->len -= *pos;
+    }
+    *pos = 0;
+    c->scan = 0;
+}
+
+static void
+send_error(vconn *c, int status)
+{
+    char buf[512];
+    const char *reason = vassal_status_reason(status);
+    int blen = (int)strlen(reason) + 1;
+    int n = snprintf(buf, sizeof(buf),
+                     "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: text/plain\r\n"
+                     "Content-Length: %d\r\n\r\n%s\n", status, reason, blen, reason);
+    send_all(c->fd, buf, (size_t)n, W.socket_timeout);
+}
+
+static void
+refuse(vconn *c, int status, const char *why)
+{
+    vlog("bad request: %s", why);
+    send_error(c, status);
+    conn_close_lingering(c);
+}
+
+/* ----------------------------------------------------------------- input */
+
+static int
+open_tmp(void)
+{
+    int fd;
+#ifdef O_TMPFILE
+    fd = open(W.tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0) return fd;
+#endif
+    {
+        char path[1100];
+        snprintf(path, sizeof(path), "%s/vassal-body-XXXXXX", W.tmpdir);
+        fd = mkstemp(path);
+        if (fd < 0) return -1;
+        unlink(path);
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+    return fd;
+}
+
+static int
+pwrite_all(int fd, const char *p, size_t len, Off_t off)
+{
+    while (len) {
+        ssize_t n = pwrite(fd, p, len, off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+        off += n;
+    }
+    return 0;
+}
+
+/* Moves an in-memory body to a temporary file (it grew over post-buffering). */
+static int
+input_spill(pTHX_ vassal_input *in)
+{
+    int fd = open_tmp();
+    if (fd < 0) {
+        vlog("cannot create a temporary file in %s for a request body: %s", W.tmpdir, strerror(errno));
+        return -1;
+    }
+    if (in->data && SvCUR(in->data) && pwrite_all(fd, SvPVX(in->data), SvCUR(in->data), 0) < 0) {
+        vlog("cannot write a request body to a temporary file: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (in->data) SvREFCNT_dec(in->data);
+    in->data = NULL;
+    in->fd = fd;
+    return 0;
+}
+
+static int
+input_append(pTHX_ vassal_input *in, const char *p, size_t n)
+{
+    if (!n) return 0;
+    if (in->data && (UV)(SvCUR(in->data) + n) > W.post_buffering && input_spill(aTHX_ in) < 0)
+        return -1;
+    if (in->data) sv_catpvn(in->data, p, n);
+    else if (pwrite_all(in->fd, p, n, in->size) < 0) {
+        vlog("cannot write a request body to a temporary file: %s", strerror(errno));
+        return -1;
+    }
+    in->size += (Off_t)n;
+    return 0;
+}
+
+static vassal_input *
+input_alloc(pTHX_ size_t expect)
+{
+    vassal_input *in;
+    Newxz(in, 1, vassal_input);
+    in->fd = -1;
+    in->data = newSV(expect + 1);
+    SvPOK_only(in->data);
+    SvCUR_set(in->data, 0);
+    *SvPVX(in->data) = '\0';
+    return in;
+}
+
+static SV *
+input_wrap(pTHX_ vassal_input *in, HV *stash)
+{
+    SV *obj = newSViv(PTR2IV(in));
+    SV *rv = newRV_noinc(obj);
+    sv_bless(rv, stash);
+    return rv;
+}
+
+SV *
+vassal_input_new_sv(pTHX_ const char *data, STRLEN len)
+{
+    vassal_input *in;
+    Newxz(in, 1, vassal_input);
+    in->fd = -1;
+    in->data = newSVpvn(data, len);
+    in->size = (Off_t)len;
+    return input_wrap(aTHX_ in, gv_stashpvs("Vassal::Input", GV_ADD));
+}
+
+vassal_input *
+vassal_input_from(pTHX_ SV *self)
+{
+    vassal_input *in;
+    if (!SvROK(self) || !sv_derived_from(self, "Vassal::Input"))
+        croak("not a Vassal::Input");
+    in = INT2PTR(vassal_input *, SvIV(SvRV(self)));
+    if (!in) croak("this Vassal::Input was destroyed");
+    return in;
+}
+
+SSize_t
+vassal_input_read(pTHX_ vassal_input *in, char *dst, size_t len)
+{
+    size_t n;
+    if (in->pos >= in->size) return 0;
+    n = (size_t)(in->size - in->pos);
+    if (n > len) n = len;
+    if (in->data) {
+        memcpy(dst, SvPVX(in->data) + in->pos, n);
+    }
+    else {
+        size_t got = 0;
+        while (got < n) {
+            ssize_t r = pread(in->fd, dst + got, n - got, in->pos + (Off_t)got);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) break;
+            got += (size_t)r;
+        }
+        n = got;
+    }
+    in->pos += (Off_t)n;
+    return (SSize_t)n;
+}
+
+/* Reads a Content-Length body. 0, -1 (client gone or too slow: close), 500. */
+static int
+read_body_length(pTHX_ vconn *c, size_t *pos, UV n, vassal_input *in)
+{
+    size_t avail = c->len - *pos;
+    size_t take = avail < n ? avail : (size_t)n;
+    if (n > W.post_buffering && input_spill(aTHX_ in) < 0) return 500;
+    if (in->data) SvGROW(in->data, (STRLEN)n + 1);
+    if (input_append(aTHX_ in, c->buf + *pos, take) < 0) return 500;
+    *pos += take;
+    n -= take;
+    while (n > 0) {
+        ssize_t r;
+        if (in->data) {
+            r = recv_some(c->fd, SvPVX(in->data) + SvCUR(in->data), (size_t)n, W.socket_timeout);
+            if (r <= 0) return -1;
+            SvCUR_set(in->data, SvCUR(in->data) + (STRLEN)r);
+            in->size += r;
+        }
+        else {
+            r = recv_some(c->fd, W.scratch, n < SCRATCH_SIZE ? (size_t)n : SCRATCH_SIZE, W.socket_timeout);
+            if (r <= 0) return -1;
+            if (input_append(aTHX_ in, W.scratch, (size_t)r) < 0) return 500;
+        }
+        n -= (UV)r;
+    }
+    if (in->data) SvPVX(in->data)[SvCUR(in->data)] = '\0';
+    return 0;
+}
+
+/* Makes at least one more byte available after *pos (compacting first). */
+static int
+chunk_fill(vconn *c, size_t *pos, size_t limit)
+{
+    ssize_t r;
+    conn_consume(c, pos);
+    r = conn_read(c, limit, W.socket_timeout);
+    return r > 0 ? 0 : -1;
+}
+
+/* Reads a chunked body. 0, -1 (close quietly), 400, 413, 500. */
+static int
+read_body_chunked(pTHX_ vconn *c, size_t *pos, vassal_input *in, UV *total_out)
+{
+    UV total = 0;
+    size_t limit = W.buffer_size > 16384 ? W.buffer_size : 16384;
+    size_t trailer = 0;
+    for (;;) {
+        const char *p, *nl, *e;
+        UV size = 0;
+        int digits = 0;
+        /* chunk-size [ chunk-ext ] CRLF */
+        while (!(nl = memchr(c->buf + *pos, '\n', c->len - *pos))) {
+            if (c->len - *pos > CHUNK_LINE_MAX) return 400;
+            if (chunk_fill(c, pos, limit) < 0) return -1;
+        }
+        p = c->buf + *pos;
+        e = nl;
+        /* chunked framing lines end with CRLF: no bare-LF leniency here */
+        if (e == p || e[-1] != '\r') return 400;
+        e--;
+        while (p < e) {
+            int v;
+            char ch = *p;
+            if (ch >= '0' && ch <= '9') v = ch - '0';
+            else if (ch >= 'a' && ch <= 'f') v = ch - 'a' + 10;
+            else if (ch >= 'A' && ch <= 'F') v = ch - 'A' + 10;
+            else break;
+            if (++digits > 15) return 400;
+            size = size * 16 + (UV)v;
+            p++;
+        }
+        if (!digits) return 400;
+        while (p < e && (*p == ' ' || *p == '\t')) p++;
+        if (p < e) {
+            if (*p != ';') return 400;
+            for (; p < e; p++) {
+                unsigned char ch = (unsigned char)*p;
+                if ((ch < 0x20 && ch != '\t') || ch == 0x7f) return 400;
+            }
+        }
+        *pos = (size_t)(nl - c->buf) + 1;
+        if (size == 0) break;
+        if (W.limit_post && total + size > W.limit_post) return 413;
+        total += size;
+        while (size > 0) {
+            size_t avail = c->len - *pos;
+            size_t take;
+            if (!avail) {
+                if (chunk_fill(c, pos, limit) < 0) return -1;
+                avail = c->len - *pos;
+            }
+            take = avail < size ? avail : (size_t)size;
+            if (input_append(aTHX_ in, c->buf + *pos, take) < 0) return 500;
+            *pos += take;
+            size -= take;
+        }
+        /* the CRLF after the data */
+        while (c->len - *pos < 1)
+            if (chunk_fill(c, pos, limit) < 0) return -1;
+        if (c->buf[*pos] != '\r') return 400;
+        while (c->len - *pos < 2)
+            if (chunk_fill(c, pos, limit) < 0) return -1;
+        if (c->buf[*pos + 1] != '\n') return 400;
+        *pos += 2;
+    }
+    /* trailer fields (dropped), up to an empty line */
+    for (;;) {
+        const char *nl, *s;
+        size_t l;
+        while (!(nl = memchr(c->buf + *pos, '\n', c->len - *pos))) {
+            if (c->len - *pos > W.buffer_size) return 400;
+            if (chunk_fill(c, pos, limit) < 0) return -1;
+        }
+        s = c->buf + *pos;
+        l = (size_t)(nl - s);
+        if (!l || s[l - 1] != '\r') return 400;
+        l--;
+        *pos = (size_t)(nl - c->buf) + 1;
+        if (!l) break;
+        trailer += l;
+        if (trailer > W.buffer_size) return 400;
+    }
+    if (in->data) SvPVX(in->data)[SvCUR(in->data)] = '\0';
+    *total_out = total;
+    return 0;
+}
+
+/* --------------------------------------------------------------- the env */
+
+static void
+env_keys_init(pTHX)
+{
+    int i;
+    if (env_keys_ready) return;
+    for (i = 0; i < E_COUNT; i++) {
+        env_key_len[i] = (I32)strlen(env_key[i]);
+        PERL_HASH(env_key_hash[i], env_key[i], env_key_len[i]);
+    }
+    env_keys_ready = 1;
+}
+
+/* Stores an HTTP header as HTTP_NAME (CONTENT_LENGTH/CONTENT_TYPE without
+ * the prefix); a repeated header is joined with ", ". */
+static void
+env_header(pTHX_ HV *env, const vassal_header *h)
+{
+    size_t i, klen;
+    char *k;
+    SV **old;
+    int is_ct = h->name_len == 12 && vassal_ieq(h->name, 12, "content-type");
+    vbuf_reserve(&W.key, h->name_len + 6);
+    k = W.key.p;
+    if (is_ct) {
+        memcpy(k, "CONTENT_TYPE", 12);
+        klen = 12;
+    }
+    else {
+        memcpy(k, "HTTP_", 5);
+        for (i = 0; i < h->name_len; i++) {
+            char ch = h->name[i];
+            if (ch >= 'a' && ch <= 'z') ch -= 32;
+            else if (ch == '-') ch = '_';
+            k[5 + i] = ch;
+        }
+        klen = 5 + h->name_len;
+    }
+    old = hv_fetch(env, k, (I32)klen, 0);
+    if (old && SvOK(*old)) {
+        sv_catpvs(*old, ", ");
+        sv_catpvn(*old, h->value, h->value_len);
+    }
+    else
+        (void)hv_store(env, k, (I32)klen, newSVpvn(h->value, h->value_len), 0);
+}
+
+/* Fills the request part of the env from a parsed head. Returns 0 or an
+ * HTTP status to refuse the request with. */
+static int
+env_from_http(pTHX_ HV *env, const vassal_request *req, vreqinfo *info)
+{
+    const char *t = req->target, *path, *q, *frag, *tend = req->target + req->target_len;
+    size_t i;
+    SV *sv;
+
+    info->content_length = -1;
+    info->chunked = info->bad_te = info->conn_close = info->conn_keepalive = info->expect_continue = 0;
+    info->te_codings = info->te_chunked = info->te_last_chunked = 0;
+
+    ESTORE(env, E_REQUEST_METHOD, newSVpvn(req->method, req->method_len));
+    ESTORE(env, E_REQUEST_URI, newSVpvn(req->target, req->target_len));
+    ESTORE(env, E_SERVER_PROTOCOL, newSVpvn(req->protocol, req->protocol_len));
+
+    /* absolute-form (a request to a proxy): the path starts after the authority */
+    path = t;
+    if ((req->target_len > 7 && vassal_ieq(t, 7, "http://"))
+        || (req->target_len > 8 && vassal_ieq(t, 8, "https://"))) {
+        const char *a = (const char *)memchr(t, ':', req->target_len) + 3;
+        const char *slash = a < tend ? memchr(a, '/', (size_t)(tend - a)) : NULL;
+        const char *qm = a < tend ? memchr(a, '?', (size_t)(tend - a)) : NULL;
+        if (slash && (!qm || slash < qm)) path = slash;
+        else path = qm ? qm : tend;
+    }
+    frag = memchr(path, '#', (size_t)(tend - path));
+    if (frag) tend = frag;
+    q = memchr(path, '?', (size_t)(tend - path));
+    {
+        const char *pend = q ? q : tend;
+        size_t plen = (size_t)(pend - path);
+        sv = newSV(plen + 1);
+        SvPOK_only(sv);
+        SvCUR_set(sv, vassal_percent_decode(path, plen, SvPVX(sv)));
+        SvPVX(sv)[SvCUR(sv)] = '\0';
+        ESTORE(env, E_PATH_INFO, sv);
+    }
+    ESTORE(env, E_QUERY_STRING, q ? newSVpvn(q + 1, (size_t)(tend - q - 1)) : newSVpvs(""));
+
+    for (i = 0; i < req->nheaders; i++) {
+        const vassal_header *h = &req->headers[i];
+        switch (h->name_len) {
+        case 14:
+            if (vassal_ieq(h->name, 14, "content-length")) {
+                IV v = 0;
+                size_t j;
+                if (!h->value_len || h->value_len > 18) return 400;
+                for (j = 0; j < h->value_len; j++) {
+                    if (h->value[j] < '0' || h->value[j] > '9') return 400;
+                    v = v * 10 + (h->value[j] - '0');
+                }
+                if (info->content_length >= 0 && info->content_length != v) return 400;
+                if (info->content_length < 0)
+                    ESTORE(env, E_CONTENT_LENGTH, newSViv(v));
+                info->content_length = v;
+                continue;
+            }
+            break;
+        case 17:
+            if (vassal_ieq(h->name, 17, "transfer-encoding")) {
+                /* the codings of every Transfer-Encoding field, in order */
+                size_t j = 0;
+                while (j < h->value_len) {
+                    size_t s0, e0;
+                    while (j < h->value_len && (h->value[j] == ' ' || h->value[j] == '\t' || h->value[j] == ',')) j++;
+                    s0 = j;
+                    while (j < h->value_len && h->value[j] != ',') j++;
+                    e0 = j;
+                    while (e0 > s0 && (h->value[e0 - 1] == ' ' || h->value[e0 - 1] == '\t')) e0--;
+                    if (e0 == s0) continue;
+                    info->te_codings++;
+                    info->te_last_chunked = vassal_ieq(h->value + s0, e0 - s0, "chunked");
+                    if (info->te_last_chunked) info->te_chunked++;
+                }
+                if (!h->value_len) info->te_codings++, info->te_last_chunked = 0;
+            }
+            break;
+        case 10:
+            if (vassal_ieq(h->name, 10, "connection")) {
+                if (vassal_has_token(h->value, h->value_len, "close")) info->conn_close = 1;
+                if (vassal_has_token(h->value, h->value_len, "keep-alive")) info->conn_keepalive = 1;
+            }
+            break;
+        case 6:
+            if (vassal_ieq(h->name, 6, "expect")
+                && vassal_ieq(h->value, h->value_len, "100-continue"))
+                info->expect_continue = 1;
+            break;
+        }
+        env_header(aTHX_ env, h);
+    }
+    /* RFC 9112 6.1: chunked must be the last coding, applied once; other
+     * codings are not implemented (501) */
+    if (info->te_codings) {
+        if (!info->te_last_chunked || info->te_chunked > 1) return 400;
+        if (info->te_codings > 1) info->bad_te = 1;
+        else info->chunked = 1;
+    }
+    return 0;
+}
+
+static int
+io_magic_get(pTHX_ SV *sv, MAGIC *mg);
+
+static MGVTBL io_vtbl = { io_magic_get, 0, 0, 0, 0, 0, 0, 0 };
+
+/* psgix.io: created when the app first reads it - a handle on a dup() of the
+ * connection, blessed into IO::Socket::INET or ::UNIX. Taking it means the
+ * app owns the connection: it is not kept alive, and a delayed response
+ * that never calls the responder writes nothing. */
+static int
+io_magic_get(pTHX_ SV *sv, MAGIC *mg)
+{
+    int fd2, fl;
+    PerlIO *fp;
+    GV *gv;
+    SV *rv;
+    if (mg->mg_private) return 0;
+    mg->mg_private = 1;
+    if (!W.r.active || !mg->mg_obj || SvUV(mg->mg_obj) != W.r.serial || !W.r.c || W.r.c->closed)
+        return 0;
+    fd2 = fcntl(W.r.c->fd, F_DUPFD_CLOEXEC, 3);
+    if (fd2 < 0) return 0;
+    fl = fcntl(fd2, F_GETFL);
+    if (fl >= 0) fcntl(fd2, F_SETFL, fl & ~O_NONBLOCK);    /* the app expects a blocking socket */
+    fp = PerlIO_fdopen(fd2, "r+");
+    if (!fp) { close(fd2); return 0; }
+    gv = (GV *)sv_newmortal();
+    gv_init_pvn(gv, W.r.c->l->is_unix ? W.unix_stash : W.inet_stash, "__ANONIO__", 10, 0);
+    if (!do_open(gv, "+<&", 3, FALSE, 0, 0, fp)) {
+        PerlIO_close(fp);
+        return 0;
+    }
+    rv = newRV_inc((SV *)gv);
+    sv_bless(rv, W.r.c->l->is_unix ? W.unix_stash : W.inet_stash);
+    sv_setsv(sv, rv);
+    SvREFCNT_dec(rv);
+    W.r.io_taken = 1;
+    W.r.keepalive = 0;
+    return 0;
+}
+
+/* The parts of the env every request has. */
+static void
+env_common(pTHX_ HV *env, vconn *c)
+{
+    AV *handlers;
+    SV *io;
+    ESTORE(env, E_PSGI_VERSION, newRV_inc((SV *)W.psgi_version));
+    ESTORE(env, E_PSGI_ERRORS, newRV_inc((SV *)W.stderr_gv));
+    ESTORE(env, E_PSGI_MULTITHREAD, newSVsv(&PL_sv_no));
+    ESTORE(env, E_PSGI_MULTIPROCESS, newSVsv(&PL_sv_yes));
+    ESTORE(env, E_PSGI_RUN_ONCE, newSVsv(&PL_sv_no));
+    ESTORE(env, E_PSGI_NONBLOCKING, newSVsv(&PL_sv_no));
+    ESTORE(env, E_PSGI_STREAMING, newSVsv(&PL_sv_yes));
+    ESTORE(env, E_PSGIX_INPUT_BUFFERED, newSVsv(&PL_sv_yes));
+    ESTORE(env, E_PSGIX_HARAKIRI, newSVsv(&PL_sv_yes));
+    ESTORE(env, E_PSGIX_CLEANUP, newSVsv(&PL_sv_yes));
+    handlers = newAV();
+    ESTORE(env, E_PSGIX_CLEANUP_HANDLERS, newRV_noinc((SV *)handlers));
+    io = newSV(0);
+    sv_magicext(io, sv_2mortal(newSVuv(W.serial)), PERL_MAGIC_ext, &io_vtbl, NULL, 0);
+    ESTORE(env, E_PSGIX_IO, io);
+    PERL_UNUSED_ARG(c);
+}
+
+/* ------------------------------------------------------------ responses */
+
+static int
+plain_sv(pTHX_ SV *sv)
+{
+    if (!sv) return 1;
+    if (SvROK(sv) || SvGMAGICAL(sv) || SvTYPE(sv) > SVt_PVMG) return 0;
+    if (SvUTF8(sv) && !sv_utf8_downgrade(sv, TRUE)) return 0;
+    return 1;
+}
+
+static int
+plain_av(pTHX_ SV *ref)
+{
+    AV *av;
+    SSize_t i;
+    if (!ref || !SvROK(ref)) return 0;
+    av = (AV *)SvRV(ref);
+    if (SvTYPE(av) != SVt_PVAV || SvMAGICAL(av)) return 0;
+    for (i = 0; i <= AvFILLp(av); i++)
+        if (!plain_sv(aTHX_ AvARRAY(av)[i])) return 0;
+    return 1;
+}
+
+/* Builds the status line and the headers into W.out and decides how the
+ * body is framed. body_len: the length of an array body, -1 when unknown
+ * (streaming: chunked for HTTP/1.1, the connection's end for HTTP/1.0).
+ * Returns NULL or why the app's response cannot be sent. */
+static const char *
+build_head(pTHX_ SV *status_sv, AV *hav, IV body_len)
+{
+    vbuf *o = &W.out;
+    IV status;
+    const char *reason;
+    int no_body, has_cl = 0, has_te = 0, has_date = 0;
+    int keepalive = W.r.keepalive;
+    SSize_t i, n;
+
+    o->len = 0;
+    if (!status_sv || !SvOK(status_sv) || !looks_like_number(status_sv))
+        return "the status is not a number";
+    status = SvIV(status_sv);
+    if (status < 100 || status > 999) return "the status is not a 3-digit number";
+    no_body = status < 200 || status == 204 || status == 304;
+    reason = vassal_status_reason((int)status);
+
+    if (W.r.proto == VASSAL_PROTO_HTTP) {
+        if (W.r.minor) vbuf_adds(o, "HTTP/1.1 ");
+        else           vbuf_adds(o, "HTTP/1.0 ");
+    }
+    else {
+        vbuf_add(o, W.r.protocol, strlen(W.r.protocol));
+        vbuf_adds(o, " ");
+    }
+    vbuf_addnum(o, (UV)status);
+    vbuf_adds(o, " ");
+    vbuf_add(o, reason, strlen(reason));
+    vbuf_adds(o, "\r\n");
+
+    n = hav ? av_len(hav) + 1 : 0;
+    if (n % 2) return "the headers array has an odd number of elements";
+    for (i = 0; i < n; i += 2) {
+        SV **kp = av_fetch(hav, i, 0), **vp = av_fetch(hav, i + 1, 0);
+        STRLEN kl, vl, j;
+        const char *k, *v;
+        if (!kp || !SvOK(*kp)) return "a header name is undefined";
+        k = SvPVbyte(*kp, kl);
+        if (!kl) return "a header name is empty";
+        for (j = 0; j < kl; j++)
+            if (!vassal_is_tchar((unsigned char)k[j])) return "a header name is not a token";
+        if (vp && SvOK(*vp)) v = SvPVbyte(*vp, vl);
+        else { v = ""; vl = 0; }
+        for (j = 0; j < vl; j++)
+            if (v[j] == '\r' || v[j] == '\n' || v[j] == '\0')
+                return "a header value contains CR, LF or NUL";
+        switch (kl) {
+        case 14: if (vassal_ieq(k, kl, "content-length")) has_cl = 1; break;
+        case 17: if (vassal_ieq(k, kl, "transfer-encoding")) has_te = 1; break;
+        case 4:  if (vassal_ieq(k, kl, "date")) has_date = 1; break;
+        case 10:
+            if (vassal_ieq(k, kl, "connection")) {
+                if (vassal_has_token(v, vl, "close")) keepalive = 0;
+                /* HTTP: we write our own Connection header */
+                if (W.r.proto == VASSAL_PROTO_HTTP) continue;
+            }
+            break;
+        }
+        vbuf_add(o, k, kl);
+        vbuf_adds(o, ": ");
+        vbuf_add(o, v, vl);
+        vbuf_adds(o, "\r\n");
+    }
+    if (!has_cl && !has_te && !no_body && body_len >= 0) {
+        vbuf_adds(o, "Content-Length: ");
+        vbuf_addnum(o, (UV)body_len);
+        vbuf_adds(o, "\r\n");
+        has_cl = 1;
+    }
+    W.r.chunked = 0;
+    W.r.skip_body = W.r.head || no_body;
+    if (W.r.proto == VASSAL_PROTO_HTTP) {
+        if (!has_cl && !has_te && !W.r.skip_body) {
+            if (W.r.minor) {
+                W.r.chunked = 1;
+                vbuf_adds(o, "Transfer-Encoding: chunked\r\n");
+            }
+            else
+                keepalive = 0;    /* the body ends with the connection */
+        }
+        if (has_te && !W.r.skip_body) keepalive = 0;   /* the app frames its own body */
+        if (vassal_stop_signal || W.r.io_taken) keepalive = 0;
+        if (!has_date) {
+            vbuf_adds(o, "Date: ");
+            vbuf_add(o, vassal_http_date(), 29);
+            vbuf_adds(o, "\r\n");
+        }
+        if (!keepalive)      vbuf_adds(o, "Connection: close\r\n");
+        else if (!W.r.minor) vbuf_adds(o, "Connection: keep-alive\r\n");
+    }
+    else
+        keepalive = 0;
+    vbuf_adds(o, "\r\n");
+    W.r.keepalive = keepalive;
+    return NULL;
+}
+
+static int
+resp_send_flags(const char *p, size_t len, int flags)
+{
+    struct iovec iov;
+    if (W.r.failed) return -1;
+    if (!len) return 0;
+    iov.iov_base = (void *)p;
+    iov.iov_len = len;
+    if (sendv_all_flags(W.r.c->fd, &iov, 1, W.socket_timeout, flags) < 0) {
+        W.r.failed = 1;
+        W.r.keepalive = 0;
+        return -1;
+    }
+    return 0;
+}
+
+/* The last bytes of a response: with MSG_MORE when the connection is about
+ * to be closed (nothing buffered from the client, no psgix.io), so that the
+ * FIN rides along - one packet less per connection. */
+static int
+resp_send_last(const char *p, size_t len)
+{
+    int closing = !W.r.keepalive && !W.r.io_taken && W.r.c->len == 0;
+    return resp_send_flags(p, len, closing ? MSG_MORE : 0);
+}
+
+static int
+resp_send(const char *p, size_t len)
+{
+    if (W.r.failed) return -1;
+    if (send_all(W.r.c->fd, p, len, W.socket_timeout) < 0) {
+        W.r.failed = 1;
+        W.r.keepalive = 0;
+        return -1;
+    }
+    return 0;
+}
+
+/* A complete response with an array body. Returns NULL, or an error: the
+ * response cannot be sent (nothing was written), or "write: ..." */
+static const char *
+send_array_response(pTHX_ SV *status_sv, AV *hav, AV *bav)
+{
+    SSize_t i, n = av_len(bav) + 1;
+    IV body_len = 0;
+    const char *err;
+    for (i = 0; i < n; i++) {
+        SV **e = av_fetch(bav, i, 0);
+        STRLEN l;
+        if (e && SvOK(*e)) { (void)SvPVbyte(*e, l); body_len += (IV)l; }
+    }
+    err = build_head(aTHX_ status_sv, hav, body_len);
+    if (err) return err;
+    W.r.started = 1;
+    if (W.r.skip_body) {
+        if (resp_send_last(W.out.p, W.out.len) < 0) return "write: the client went away";
+    }
+    else if (W.out.len + (size_t)body_len <= SMALL_RESPONSE) {
+        for (i = 0; i < n; i++) {
+            SV **e = av_fetch(bav, i, 0);
+            STRLEN l;
+            const char *p;
+            if (!e || !SvOK(*e)) continue;
+            p = SvPVbyte(*e, l);
+            vbuf_add(&W.out, p, l);
+        }
+        if (resp_send_last(W.out.p, W.out.len) < 0) return "write: the client went away";
+    }
+    else {
+        if (resp_send(W.out.p, W.out.len) < 0) return "write: the client went away";
+        for (i = 0; i < n; i++) {
+            SV **e = av_fetch(bav, i, 0);
+            STRLEN l;
+            const char *p;
+            if (!e || !SvOK(*e)) continue;
+            p = SvPVbyte(*e, l);
+            if (resp_send(p, l) < 0) return "write: the client went away";
+        }
+    }
+    W.r.finished = 1;
+    return NULL;
+}
+
+/* The common case in C: [status, [headers], [body]] made of plain strings. */
+static int
+fast_response(pTHX_ SV *res)
+{
+    AV *av;
+    SV **a;
+    const char *err;
+    if (!res || !SvROK(res)) return 0;
+    av = (AV *)SvRV(res);
+    if (SvTYPE(av) != SVt_PVAV || SvMAGICAL(av) || AvFILLp(av) != 2) return 0;
+    a = AvARRAY(av);
+    if (!a[0] || !plain_sv(aTHX_ a[0]) || !plain_av(aTHX_ a[1]) || !plain_av(aTHX_ a[2]))
+        return 0;
+    err = send_array_response(aTHX_ a[0], (AV *)SvRV(a[1]), (AV *)SvRV(a[2]));
+    if (err && !W.r.started) {
+        vlog("invalid response from the app: %s", err);
+        send_error(W.r.c, 500);
+        W.r.started = W.r.finished = 1;
+        W.r.keepalive = 0;
+    }
+    return 1;
+}
+
+static SV *
+new_conn_obj(pTHX)
+{
+    SV *rv = newRV_noinc(newSVuv(W.r.serial));
+    return sv_bless(rv, W.conn_stash);
+}
+
+/* Everything else goes to Perl: Vassal::Worker::respond($conn, $env, $res). */
+static void
+slow_response(pTHX_ SV *envrv, SV *res)
+{
+    dSP;
+    SV *err;
+    ENTER;
+    SAVETMPS;
+    PUSHMARK(SP);
+    EXTEND(SP, 3);
+    PUSHs(sv_2mortal(new_conn_obj(aTHX)));
+    PUSHs(envrv);
+    PUSHs(res ? res : &PL_sv_undef);
+    PUTBACK;
+    call_sv(W.slow, G_DISCARD | G_EVAL);
+    err = ERRSV;
+    if (SvTRUE(err)) {
+        if (!W.r.failed) vlog_sv(aTHX_ W.r.started ? "the response was cut" : "invalid response from the app", err);
+        if (!W.r.started && !W.r.failed) {
+            send_error(W.r.c, 500);
+            W.r.started = W.r.finished = 1;
+        }
+        W.r.keepalive = 0;
+        sv_setpvs(err, "");
+    }
+    else if (!W.r.started && !W.r.io_taken) {
+        vlog("the app sent no response");
+        send_error(W.r.c, 500);
+        W.r.started = W.r.finished = 1;
+        W.r.keepalive = 0;
+    }
+    FREETMPS;
+    LEAVE;
+}
+
+static SV *
+call_app(pTHX_ SV *envrv)
+{
+    dSP;
+    int n;
+    SV *res = NULL;
+    PUSHMARK(SP);
+    XPUSHs(envrv);
+    PUTBACK;
+    n = call_sv(W.app, G_SCALAR | G_EVAL);
+    SPAGAIN;
+    if (n == 1) res = sv_2mortal(SvREFCNT_inc(POPs));
+    PUTBACK;
+    if (SvTRUE(ERRSV)) {
+        vlog_sv(aTHX_ "the app died", ERRSV);
+        sv_setpvs(ERRSV, "");
+        return NULL;
+    }
+    return res;
+}
+
+static void
+run_cleanup(pTHX_ HV *env, SV *envrv)
+{
+    SV **h = EFETCH(env, E_PSGIX_CLEANUP_HANDLERS);
+    AV *av;
+    SSize_t i;
+    if (!h || !SvROK(*h) || SvTYPE(SvRV(*h)) != SVt_PVAV) return;
+    av = (AV *)SvRV(*h);
+    for (i = 0; i <= av_len(av); i++) {
+        SV **cb = av_fetch(av, i, 0);
+        dSP;
+        if (!cb || !SvOK(*cb)) continue;
+        PUSHMARK(SP);
+        XPUSHs(envrv);
+        PUTBACK;
+        call_sv(*cb, G_DISCARD | G_EVAL);
+        if (SvTRUE(ERRSV)) {
+            vlog_sv(aTHX_ "a psgix.cleanup handler died", ERRSV);
+            sv_setpvs(ERRSV, "");
+        }
+    }
+}
+
+static void
+tell_master(char what)
+{
+    char buf[32];
+    int n;
+    if (W.status_fd < 0) return;
+    n = snprintf(buf, sizeof(buf), "%c%d\n", what, (int)getpid());
+    if (write(W.status_fd, buf, (size_t)n) < 0) { /* the master is gone: PDEATHSIG follows */ }
+}
+
+/* Calls the app and sends its response. Returns 1 when the connection can
+ * take another request, 0 when it was closed. */
+static int
+run_request(pTHX_ vconn *c, SV *envrv, int keepalive)
+{
+    HV *env = (HV *)SvRV(envrv);
+    SV *res;
+    SV **commit;
+
+    W.r.c = c;
+    W.r.active = 1;
+    W.r.keepalive = keepalive && !vassal_stop_signal
+        && !(W.max_requests && W.served + 1 >= W.max_requests);
+    W.r.started = W.r.finished = W.r.chunked = W.r.skip_body = W.r.failed = W.r.io_taken = 0;
+
+    res = call_app(aTHX_ envrv);
+    commit = EFETCH(env, E_PSGIX_HARAKIRI_COMMIT);
+    if (commit && SvTRUE(*commit)) W.r.keepalive = 0;    /* the worker goes after this one */
+    if (!res) {
+        send_error(c, 500);
+        W.r.started = W.r.finished = 1;
+        W.r.keepalive = 0;
+    }
+    else if (!fast_response(aTHX_ res))
+        slow_response(aTHX_ envrv, res);
+    if (W.r.started && !W.r.finished && !W.r.failed && W.r.chunked && !W.r.skip_body)
+        resp_send("0\r\n\r\n", 5);
+    W.r.active = 0;
+
+    if (W.slot) {
+        W.slot->busy_since = 0;
+        W.slot->last_done = vassal_monotonic();
+        W.slot->requests++;
+    }
+    W.served++;
+    if (!W.told_served) {
+        W.told_served = 1;
+        tell_master('S');
+    }
+    commit = EFETCH(env, E_PSGIX_HARAKIRI_COMMIT);
+    if (commit && SvTRUE(*commit)) W.stop_reason = "psgix.harakiri.commit";
+    if (W.max_requests && W.served >= W.max_requests) W.stop_reason = "max-requests";
+
+    /* close first: the client has its whole response before cleanup runs */
+    if (!W.r.keepalive || W.r.failed || W.r.io_taken || W.stop_reason) {
+        if (c->len && !W.r.failed) conn_close_lingering(c);
+        else conn_close(c);
+        run_cleanup(aTHX_ env, envrv);
+        return 0;
+    }
+    run_cleanup(aTHX_ env, envrv);
+    return 1;
+}
+
+static void
+request_begins(void)
+{
+    W.serial++;
+    W.r.serial = W.serial;
+    if (W.slot) W.slot->busy_since = vassal_monotonic();
+}
+
+static void
+request_aborted(void)
+{
+    if (W.slot) W.slot->busy_since = 0;
+}
+
+/* One HTTP request whose head (head_len bytes) is in c->buf. */
+static int
+http_request(pTHX_ vconn *c, size_t head_len)
+{
+    vassal_request req;
+    vreqinfo info;
+    HV *env;
+    SV *envrv;
+    size_t pos = head_len;
+    int rc, keep;
+    UV total;
+
+    rc = vassal_http_parse_head(c->buf, head_len, &req);
+    if (rc) {
+        if (rc == VASSAL_E_VERSION) refuse(c, 505, "unsupported protocol version");
+        else if (rc == VASSAL_E_TOO_MANY) refuse(c, 431, "too many header fields");
+        else refuse(c, 400, "malformed request");
+        return 0;
+    }
+    request_begins();
+    ENTER;
+    SAVETMPS;
+    env = newHV();
+    envrv = sv_2mortal(newRV_noinc((SV *)env));
+    hv_ksplit(env, 48);
+    rc = env_from_http(aTHX_ env, &req, &info);
+    if (!rc && info.bad_te) rc = 501;
+    if (!rc && info.chunked && info.content_length >= 0) rc = 400;  /* smuggling */
+    if (rc) {
+        refuse(c, rc, rc == 501 ? "unsupported Transfer-Encoding" : "malformed header field");
+        goto aborted;
+    }
+    if (!info.chunked && W.limit_post && info.content_length > 0 && (UV)info.content_length > W.limit_post) {
+        vlog("request body of %" IVdf " bytes is over limit-post (%" UVuf ")", info.content_length, W.limit_post);
+        send_error(c, 413);
+        conn_close_lingering(c);
+        goto aborted;
+    }
+
+    ESTORE(env, E_SCRIPT_NAME, newSVpvs(""));
+    ESTORE(env, E_SERVER_NAME, newSVsv(c->l->server_name));
+    ESTORE(env, E_SERVER_PORT, newSVsv(c->l->server_port));
+    ESTORE(env, E_REMOTE_ADDR, newSVpv(c->addr, 0));
+    ESTORE(env, E_REMOTE_PORT, newSViv(c->port));
+    ESTORE(env, E_PSGI_URL_SCHEME, newSVpvs("http"));
+    env_common(aTHX_ env, c);
+
+    if (info.chunked || info.content_length > 0) {
+        vassal_input *in;
+        if (info.expect_continue && req.minor == 1 && pos == c->len)
+            send_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25, W.socket_timeout);
+        in = input_alloc(aTHX_ info.chunked ? 0 : (info.content_length <= (IV)W.post_buffering ? (size_t)info.content_length : 0));
+        ESTORE(env, E_PSGI_INPUT, input_wrap(aTHX_ in, W.input_stash));
+        if (info.chunked) {
+            rc = read_body_chunked(aTHX_ c, &pos, in, &total);
+            if (!rc) {
+                EDELETE(env, E_HTTP_TRANSFER_ENCODING);
+                ESTORE(env, E_CONTENT_LENGTH, newSVuv(total));
+            }
+        }
+        else
+            rc = read_body_length(aTHX_ c, &pos, (UV)info.content_length, in);
+        if (rc == -1) {
+            conn_close(c);              /* the client went away or is too slow */
+            goto aborted;
+        }
+        if (rc) {
+            if (rc == 413) vlog("chunked request body over limit-post (%" UVuf ")", W.limit_post);
+            refuse(c, rc, rc == 400 ? "malformed chunked body" : rc == 413 ? "body too large" : "cannot store the body");
+            goto aborted;
+        }
+    }
+    else
+        ESTORE(env, E_PSGI_INPUT, newRV_inc(SvRV(W.empty_input)));
+
+    keep = req.minor == 1 ? !info.conn_close : info.conn_keepalive;
+    W.r.proto = VASSAL_PROTO_HTTP;
+    W.r.minor = req.minor;
+    W.r.head = req.method_len == 4 && memcmp(req.method, "HEAD", 4) == 0;
+    /* from here on req points into moved bytes: the next request's */
+    conn_consume(c, &pos);
+    rc = run_request(aTHX_ c, envrv, keep);
+    FREETMPS;
+    LEAVE;
+    return rc;
+
+  aborted:
+    request_aborted();
+    FREETMPS;
+    LEAVE;
+    return 0;
+}
+
+/* One uwsgi request (modifier1 0 or 5): the dict is the env, the body follows. */
+static int
+uwsgi_request(pTHX_ vconn *c, size_t pktsize)
+{
+    const unsigned char *p = (const unsigned char *)c->buf + 4;
+    size_t off = 0, pos = 4 + pktsize;
+    HV *env;
+    SV *envrv;
+    SV **svp;
+    IV cl = 0;
+    int rc;
+
+    request_begins();
+    ENTER;
+    SAVETMPS;
+    env = newHV();
+    envrv = sv_2mortal(newRV_noinc((SV *)env));
+    hv_ksplit(env, 64);
+    while (off < pktsize) {
+        size_t kl, vl;
+        const char *k, *v;
+        if (pktsize - off < 2) goto malformed;
+        kl = (size_t)(p[off] | (p[off + 1] << 8));
+        off += 2;
+        if (pktsize - off < kl) goto malformed;
+        k = (const char *)p + off;
+        off += kl;
+        if (pktsize - off < 2) goto malformed;
+        vl = (size_t)(p[off] | (p[off + 1] << 8));
+        off += 2;
+        if (pktsize - off < vl) goto malformed;
+        v = (const char *)p + off;
+        off += vl;
+        if (kl) (void)hv_store(env, k, (I32)kl, newSVpvn(v, vl), 0);
+    }
+
+    /* what PSGI needs that a front end may not send */
+    if (!EFETCH(env, E_SCRIPT_NAME)) ESTORE(env, E_SCRIPT_NAME, newSVpvs(""));
+    else {
+        SV **sn = EFETCH(env, E_SCRIPT_NAME);
+        STRLEN l;
+        const char *s = SvPV(*sn, l);
+        if (l == 1 && s[0] == '/') sv_setpvs(*sn, "");
+    }
+    if (!EFETCH(env, E_REQUEST_METHOD)) ESTORE(env, E_REQUEST_METHOD, newSVpvs("GET"));
+    if (!EFETCH(env, E_PATH_INFO) || !EFETCH(env, E_QUERY_STRING)) {
+        SV **uri = EFETCH(env, E_REQUEST_URI);
+        STRLEN l = 0;
+        const char *u = uri ? SvPV(*uri, l) : "";
+        const char *q = memchr(u, '?', l);
+        size_t plen = q ? (size_t)(q - u) : l;
+        if (!EFETCH(env, E_PATH_INFO)) {
+            SV *sv = newSV(plen + 1);
+            SvPOK_only(sv);
+            SvCUR_set(sv, vassal_percent_decode(u, plen, SvPVX(sv)));
+            SvPVX(sv)[SvCUR(sv)] = '\0';
+            ESTORE(env, E_PATH_INFO, sv);
+        }
+        if (!EFETCH(env, E_QUERY_STRING))
+            ESTORE(env, E_QUERY_STRING, q ? newSVpvn(q + 1, l - plen - 1) : newSVpvs(""));
+    }
+    if (!EFETCH(env, E_SERVER_NAME)) ESTORE(env, E_SERVER_NAME, newSVsv(c->l->server_name));
+    if (!EFETCH(env, E_SERVER_PORT)) ESTORE(env, E_SERVER_PORT, newSVsv(c->l->server_port));
+    EDELETE(env, E_HTTP_CONTENT_LENGTH);
+    EDELETE(env, E_HTTP_CONTENT_TYPE);
+    {
+        const char *scheme = "http";
+        SV **s;
+        if ((s = EFETCH(env, E_UWSGI_SCHEME)) && SvOK(*s)) scheme = SvPV_nolen(*s);
+        else if ((s = EFETCH(env, E_HTTPS)) && SvOK(*s)
+                 && (strEQ(SvPV_nolen(*s), "on") || strEQ(SvPV_nolen(*s), "1")))
+            scheme = "https";
+        else if ((s = EFETCH(env, E_REQUEST_SCHEME)) && SvOK(*s) && strEQ(SvPV_nolen(*s), "https"))
+            scheme = "https";
+        ESTORE(env, E_PSGI_URL_SCHEME, newSVpv(scheme, 0));
+    }
+    env_common(aTHX_ env, c);
+
+    /* the status line is written with the front end's protocol */
+    W.r.proto = VASSAL_PROTO_UWSGI;
+    strcpy(W.r.protocol, "HTTP/1.1");
+    W.r.minor = 1;
+    if ((svp = EFETCH(env, E_SERVER_PROTOCOL)) && SvOK(*svp)) {
+        STRLEN l;
+        const char *s = SvPV(*svp, l);
+        if (l == 8 && memcmp(s, "HTTP/", 5) == 0 && isDIGIT(s[5]) && s[6] == '.' && isDIGIT(s[7])) {
+            memcpy(W.r.protocol, s, 8);
+            W.r.protocol[8] = '\0';
+            W.r.minor = s[5] == '1' && s[7] == '0' ? 0 : 1;
+        }
+    }
+    else
+        ESTORE(env, E_SERVER_PROTOCOL, newSVpvs("HTTP/1.1"));
+    svp = EFETCH(env, E_REQUEST_METHOD);
+    W.r.head = strEQ(SvPV_nolen(*svp), "HEAD");
+
+    if ((svp = EFETCH(env, E_CONTENT_LENGTH)) && SvOK(*svp)) {
+        STRLEN l, j;
+        const char *s = SvPV(*svp, l);
+        if (l > 18) goto bad_length;
+        for (j = 0; j < l; j++) {
+            if (!isDIGIT(s[j])) goto bad_length;
+            cl = cl * 10 + (s[j] - '0');
+        }
+    }
+    if (W.limit_post && cl > 0 && (UV)cl > W.limit_post) {
+        vlog("request body of %" IVdf " bytes is over limit-post (%" UVuf ")", cl, W.limit_post);
+        send_error(c, 413);
+        conn_close_lingering(c);
+        goto aborted;
+    }
+    if (cl > 0) {
+        vassal_input *in = input_alloc(aTHX_ cl <= (IV)W.post_buffering ? (size_t)cl : 0);
+        ESTORE(env, E_PSGI_INPUT, input_wrap(aTHX_ in, W.input_stash));
+        rc = read_body_length(aTHX_ c, &pos, (UV)cl, in);
+        if (rc == -1) { conn_close(c); goto aborted; }
+        if (rc) { refuse(c, 500, "cannot store the body"); goto aborted; }
+    }
+    else
+        ESTORE(env, E_PSGI_INPUT, newRV_inc(SvRV(W.empty_input)));
+    conn_consume(c, &pos);
+    run_request(aTHX_ c, envrv, 0);
+    FREETMPS;
+    LEAVE;
+    return 0;
+
+  bad_length:
+    refuse(c, 400, "invalid CONTENT_LENGTH");
+    goto aborted;
+  malformed:
+    vlog("bad request: malformed uwsgi packet (an item overruns the %lu-byte dict)", (unsigned long)pktsize);
+    conn_close(c);
+  aborted:
+    request_aborted();
+    FREETMPS;
+    LEAVE;
+    return 0;
+}
+
+/* Serves what c->buf holds; parks the connection when it needs more. */
+static void
+conn_serve(pTHX_ vconn *c)
+{
+    for (;;) {
+        if (c->l->proto == VASSAL_PROTO_UWSGI) {
+            size_t pktsize;
+            unsigned m1;
+            if (c->len < 4) { conn_park(c, LIST_PARTIAL); return; }
+            m1 = (unsigned char)c->buf[0];
+            pktsize = (size_t)((unsigned char)c->buf[1] | ((unsigned char)c->buf[2] << 8));
+            if (m1 != 0 && m1 != 5) {
+                vlog("bad request: uwsgi modifier1 %u is not a PSGI request (0 or 5)", m1);
+                conn_close(c);
+                return;
+            }
+            if (pktsize > W.buffer_size) {
+                vlog("bad request: uwsgi request block of %lu bytes is over buffer-size (%" UVuf ")",
+                     (unsigned long)pktsize, W.buffer_size);
+                conn_close(c);
+                return;
+            }
+            if (c->len < 4 + pktsize) { conn_park(c, LIST_PARTIAL); return; }
+            uwsgi_request(aTHX_ c, pktsize);
+            return;
+        }
+        else {
+            size_t skip = vassal_http_skip_empty_lines(c->buf, c->len);
+            size_t end;
+            if (skip) {
+                conn_consume(c, &skip);
+            }
+            if (!c->len) {
+                conn_park(c, c->nreq ? LIST_IDLE : LIST_PARTIAL);
+                return;
+            }
+            end = vassal_http_head_end(c->buf, c->len, &c->scan);
+            if (!end) {
+                int rc = vassal_http_check_first_line(c->buf, c->len);
+                if (rc == VASSAL_E_VERSION) { refuse(c, 505, "unsupported protocol version"); return; }
+                if (rc) { refuse(c, 400, "malformed request"); return; }
+                if (c->len >= W.buffer_size) {
+                    if (!memchr(c->buf, '\n', c->len))
+                        refuse(c, 414, "request line longer than buffer-size");
+                    else
+                        refuse(c, 431, "header section longer than buffer-size");
+                    return;
+                }
+                conn_park(c, LIST_PARTIAL);
+                return;
+            }
+            if (end > W.buffer_size) {
+                refuse(c, 431, "header section longer than buffer-size");
+                return;
+            }
+            if (!http_request(aTHX_ c, end)) return;
+            c->nreq++;
+        }
+    }
+}
+
+static void
+conn_ready(pTHX_ vconn *c)
+{
+    ssize_t r;
+    int was = c->list;
+    double deadline = c->deadline;
+    if (c->closed) return;
+    list_remove(c);
+    r = conn_read(c, conn_limit(c), 0);
+    if (r > 0 || r == -3) conn_serve(aTHX_ c);
+    else if (r == -4) list_append(c, was ? was : LIST_PARTIAL, deadline);
+    else conn_close(c);
+}
+
+static int
+evict_oldest(void)
+{
+    vconn *victim = W.lists[LIST_IDLE].head ? W.lists[LIST_IDLE].head : W.lists[LIST_PARTIAL].head;
+    if (!victim) return 0;
+    conn_close(victim);
+    return 1;
+}
+
+/* Accepts a connection and serves what came with it. Returns 1 when that
+ * connection is already done (closed), so that the caller may take the next
+ * one at once; 0 when it waits in the epoll set or nothing was accepted. */
+static int
+accept_one(pTHX_ vlistener *l)
+{
+    struct sockaddr_storage sa;
+    socklen_t sl = sizeof(sa);
+    vconn *c;
+    ssize_t r;
+    int fd = accept4(l->fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
+            || errno == ECONNABORTED || errno == EPROTO)
+            return 0;
+        if ((errno == EMFILE || errno == ENFILE) && evict_oldest()) return 0;
+        vlog("accept failed: %s", strerror(errno));
+        usleep(10000);    /* the listening socket stays readable: do not spin */
+        return 0;
+    }
+    if (W.nconns >= W.max_conns) evict_oldest();
+    c = conn_new();
+    c->kind = K_CONN;
+    c->fd = fd;
+    c->l = l;
+    W.nconns++;
+    if (sa.ss_family == AF_INET) {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&sa;
+        inet_ntop(AF_INET, &s4->sin_addr, c->addr, sizeof(c->addr));
+        c->port = ntohs(s4->sin_port);
+    }
+    else if (sa.ss_family == AF_INET6) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&sa;
+        inet_ntop(AF_INET6, &s6->sin6_addr, c->addr, sizeof(c->addr));
+        c->port = ntohs(s6->sin6_port);
+    }
+    /* try at once: the request usually came with the connection */
+    r = conn_read(c, conn_limit(c), 0);
+    if (r > 0) conn_serve(aTHX_ c);
+    else if (r == -4) conn_park(c, LIST_PARTIAL);
+    else conn_close(c);
+    return c->closed;
+}
+
+/* A listener is readable: take connections while each one is done at once
+ * (Connection: close, the uwsgi protocol), saving an epoll_wait per
+ * connection; stop at one that waits, or after ACCEPT_BATCH. */
+static void
+accept_some(pTHX_ vlistener *l)
+{
+    int n;
+    for (n = 0; n < ACCEPT_BATCH && !W.stop_reason && !vassal_stop_signal; n++)
+        if (!accept_one(aTHX_ l)) break;
+}
+
+static void
+expire(double now)
+{
+    int w;
+    for (w = LIST_PARTIAL; w <= LIST_IDLE; w++)
+        while (W.lists[w].head && W.lists[w].head->deadline <= now)
+            conn_close(W.lists[w].head);
+}
+
+static int
+next_timeout_ms(void)
+{
+    double next = 0, now;
+    int w;
+    for (w = LIST_PARTIAL; w <= LIST_IDLE; w++)
+        if (W.lists[w].head && (!next || W.lists[w].head->deadline < next))
+            next = W.lists[w].head->deadline;
+    if (!next) return -1;
+    now = vassal_monotonic();
+    if (next <= now) return 0;
+    return (int)((next - now) * 1000.0) + 1;
+}
+
+static void
+on_stop_signal(int sig)
+{
+    int saved = errno;
+    char b = 'q';
+    vassal_stop_signal = 1;
+    if (W.wake_w >= 0 && write(W.wake_w, &b, 1) < 0) { /* the pipe is full: already woken */ }
+    errno = saved;
+    PERL_UNUSED_ARG(sig);
+}
+
+/* ------------------------------------------------------------ the loop */
+
+static SV *
+opt_fetch(pTHX_ HV *opts, const char *key)
+{
+    SV **svp = hv_fetch(opts, key, (I32)strlen(key), 0);
+    return svp && SvOK(*svp) ? *svp : NULL;
+}
+
+static double
+opt_num(pTHX_ HV *opts, const char *key, double dflt)
+{
+    SV *sv = opt_fetch(aTHX_ opts, key);
+    return sv ? SvNV(sv) : dflt;
+}
+
+static void
+setup(pTHX_ HV *opts)
+{
+    SV *sv;
+    AV *lav;
+    SSize_t i;
+    struct rlimit rl;
+    int pfd[2];
+
+    env_keys_init(aTHX);
+    memset(&W.lists, 0, sizeof(W.lists));
+    W.graveyard = NULL;
+    W.nconns = 0;
+    W.served = 0;
+    W.told_served = 0;
+    W.stop_reason = NULL;
+    W.wake_r = W.wake_w = -1;
+    vassal_stop_signal = 0;
+
+    if (!(sv = opt_fetch(aTHX_ opts, "app")) || !SvROK(sv))
+        croak("worker_run: app must be a code reference");
+    W.app = sv;
+    if (!(sv = opt_fetch(aTHX_ opts, "slow")) || !SvROK(sv))
+        croak("worker_run: slow must be a code reference");
+    W.slow = sv;
+    if (!(sv = opt_fetch(aTHX_ opts, "listeners")) || !SvROK(sv) || SvTYPE(SvRV(sv)) != SVt_PVAV)
+        croak("worker_run: listeners must be an array reference");
+    lav = (AV *)SvRV(sv);
+    W.nls = (int)(av_len(lav) + 1);
+    if (W.nls < 1) croak("worker_run: no listener");
+    Newxz(W.ls, W.nls, vlistener);
+    for (i = 0; i < W.nls; i++) {
+        SV **e = av_fetch(lav, i, 0);
+        HV *lh;
+        SV *v;
+        if (!e || !SvROK(*e) || SvTYPE(SvRV(*e)) != SVt_PVHV) croak("worker_run: listener %d is not a hash", (int)i);
+        lh = (HV *)SvRV(*e);
+        W.ls[i].kind = K_LISTENER;
+        if (!(v = opt_fetch(aTHX_ lh, "fd"))) croak("worker_run: listener %d has no fd", (int)i);
+        W.ls[i].fd = (int)SvIV(v);
+        v = opt_fetch(aTHX_ lh, "proto");
+        W.ls[i].proto = v && strEQ(SvPV_nolen(v), "uwsgi") ? VASSAL_PROTO_UWSGI : VASSAL_PROTO_HTTP;
+        v = opt_fetch(aTHX_ lh, "unix");
+        W.ls[i].is_unix = v && SvTRUE(v);
+        v = opt_fetch(aTHX_ lh, "server_name");
+        W.ls[i].server_name = v ? newSVsv(v) : newSVpvs("localhost");
+        v = opt_fetch(aTHX_ lh, "server_port");
+        W.ls[i].server_port = v ? newSVsv(v) : newSVpvs("0");
+        /* accept4() must not block when another worker took the connection */
+        fcntl(W.ls[i].fd, F_SETFL, fcntl(W.ls[i].fd, F_GETFL) | O_NONBLOCK);
+    }
+    W.socket_timeout = opt_num(aTHX_ opts, "socket_timeout", 4);
+    W.keepalive_timeout = opt_num(aTHX_ opts, "keepalive_timeout", W.socket_timeout);
+    W.buffer_size = (UV)opt_num(aTHX_ opts, "buffer_size", 65536);
+    W.limit_post = (UV)opt_num(aTHX_ opts, "limit_post", 0);
+    W.post_buffering = (UV)opt_num(aTHX_ opts, "post_buffering", 1024 * 1024);
+    W.max_requests = (UV)opt_num(aTHX_ opts, "max_requests", 0);
+    W.status_fd = (int)opt_num(aTHX_ opts, "status_fd", -1);
+    if (W.socket_timeout <= 0) W.socket_timeout = 4;
+    if (W.keepalive_timeout <= 0) W.keepalive_timeout = W.socket_timeout;
+    if (W.buffer_size < 512) W.buffer_size = 512;
+    W.slot = NULL;
+    if ((sv = opt_fetch(aTHX_ opts, "scoreboard")) && SvROK(sv)) {
+        vassal_board *board = INT2PTR(vassal_board *, SvIV(SvRV(sv)));
+        int idx = (int)opt_num(aTHX_ opts, "slot", 0);
+        if (idx < 0 || idx >= board->n) croak("worker_run: slot %d is not on the scoreboard", idx);
+        W.slot = board->slots + idx;
+    }
+    sv = opt_fetch(aTHX_ opts, "name");
+    snprintf(W.name, sizeof(W.name), "%s", sv ? SvPV_nolen(sv) : "psgi-vassal");
+    sv = opt_fetch(aTHX_ opts, "tmpdir");
+    snprintf(W.tmpdir, sizeof(W.tmpdir), "%s", sv ? SvPV_nolen(sv) : "/tmp");
+
+    W.stderr_gv = gv_fetchpvs("STDERR", GV_ADD, SVt_PVIO);
+    W.psgi_version = newAV();
+    av_push(W.psgi_version, newSViv(1));
+    av_push(W.psgi_version, newSViv(1));
+    SvREADONLY_on((SV *)W.psgi_version);
+    W.conn_stash = gv_stashpvs("Vassal::Conn", GV_ADD);
+    W.input_stash = gv_stashpvs("Vassal::Input", GV_ADD);
+    W.inet_stash = gv_stashpvs("IO::Socket::INET", GV_ADD);
+    W.unix_stash = gv_stashpvs("IO::Socket::UNIX", GV_ADD);
+    W.empty_input = input_wrap(aTHX_ input_alloc(aTHX_ 0), W.input_stash);
+    if (!W.scratch) Newx(W.scratch, SCRATCH_SIZE, char);
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        W.max_conns = (int)rl.rlim_cur - 64;
+    else
+        W.max_conns = 4096;
+    if (W.max_conns > 65536) W.max_conns = 65536;
+    if (W.max_conns < 8) W.max_conns = 8;
+
+    W.epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (W.epfd < 0) croak("epoll_create1 failed: %s", strerror(errno));
+    for (i = 0; i < W.nls; i++) {
+        struct epoll_event ev;
+        memset(&ev, 0, sizeof(ev));
+        /* EPOLLEXCLUSIVE: one connection wakes one idle worker, not all */
+        ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+        ev.data.ptr = &W.ls[i];
+        if (epoll_ctl(W.epfd, EPOLL_CTL_ADD, W.ls[i].fd, &ev) < 0) {
+            ev.events = EPOLLIN;
+            if (epoll_ctl(W.epfd, EPOLL_CTL_ADD, W.ls[i].fd, &ev) < 0)
+                croak("epoll_ctl(ADD) of listener fd %d failed: %s", W.ls[i].fd, strerror(errno));
+        }
+    }
+    /* the stop signal's self-pipe, so that no signal is lost between checks */
+    if (pipe2(pfd, O_NONBLOCK | O_CLOEXEC) < 0) croak("pipe2 failed: %s", strerror(errno));
+    W.wake_r = pfd[0];
+    W.wake_w = pfd[1];
+    W.wake_kind = K_WAKE;
+    {
+        struct epoll_event ev;
+        memset(&ev, 0, sizeof(ev));
+        ev.events = EPOLLIN;
+        ev.data.ptr = &W.wake_kind;
+        epoll_ctl(W.epfd, EPOLL_CTL_ADD, W.wake_r, &ev);
+    }
+}
+
+static void
+teardown(pTHX)
+{
+    int i, w;
+    for (w = LIST_PARTIAL; w <= LIST_IDLE; w++)
+        while (W.lists[w].head) conn_close(W.lists[w].head);
+    bury();
+    while (W.pool) {
+        vconn *c = W.pool;
+        W.pool = c->dead_next;
+        Safefree(c->buf);
+        Safefree(c);
+    }
+    W.npool = 0;
+    close(W.epfd);
+    close(W.wake_r);
+    close(W.wake_w);
+    W.wake_r = W.wake_w = -1;
+    for (i = 0; i < W.nls; i++) {
+        SvREFCNT_dec(W.ls[i].server_name);
+        SvREFCNT_dec(W.ls[i].server_port);
+    }
+    Safefree(W.ls);
+    W.ls = NULL;
+    SvREFCNT_dec(W.empty_input);
+    SvREFCNT_dec((SV *)W.psgi_version);
+}
+
+const char *
+vassal_worker_run(pTHX_ HV *opts)
+{
+    struct epoll_event evs[64];
+    struct sigaction sa, old_quit, old_hup, old_pipe;
+    const char *reason;
+
+    if (W.running) croak("worker_run: already running");
+    setup(aTHX_ opts);
+    W.running = 1;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;     /* the app's own system calls carry on */
+    sigaction(SIGQUIT, &sa, &old_quit);
+    sigaction(SIGHUP, &sa, &old_hup);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, &old_pipe);
+
+    if (W.slot) {
+        W.slot->pid = (int)getpid();
+        W.slot->busy_since = 0;
+        W.slot->accepting = 1;
+    }
+    tell_master('A');
+
+    while (!W.stop_reason) {
+        int n, i;
+        if (vassal_stop_signal) { W.stop_reason = "graceful stop"; break; }
+        n = epoll_wait(W.epfd, evs, 64, next_timeout_ms());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            vlog("epoll_wait failed: %s", strerror(errno));
+            W.stop_reason = "epoll_wait failed";
+            break;
+        }
+        for (i = 0; i < n && !W.stop_reason && !vassal_stop_signal; i++) {
+            int kind = *(int *)evs[i].data.ptr;
+            if (kind == K_LISTENER) accept_some(aTHX_ (vlistener *)evs[i].data.ptr);
+            else if (kind == K_CONN) conn_ready(aTHX_ (vconn *)evs[i].data.ptr);
+        }
+        expire(vassal_monotonic());
+        bury();
+    }
+    reason = W.stop_reason ? W.stop_reason : "graceful stop";
+
+    sigaction(SIGQUIT, &old_quit, NULL);
+    sigaction(SIGHUP, &old_hup, NULL);
+    sigaction(SIGPIPE, &old_pipe, NULL);
+    teardown(aTHX);
+    W.running = 0;
+    return reason;
+}
+
+/* --------------------------------------------------------- for tests */
+
+IV
+vassal_parse_http_request(pTHX_ SV *bufsv, HV *env)
+{
+    STRLEN len;
+    const char *buf = SvPVbyte(bufsv, len);
+    size_t scan = 0, end, skip;
+    vassal_request req;
+    vreqinfo info;
+    int rc;
+    env_keys_init(aTHX);
+    skip = vassal_http_skip_empty_lines(buf, len);
+    buf += skip;
+    len -= skip;
+    end = vassal_http_head_end(buf, len, &scan);
+    if (!end) {
+        rc = vassal_http_check_first_line(buf, len);
+        if (rc == VASSAL_E_VERSION) return -3;
+        return rc ? -1 : -2;
+    }
+    rc = vassal_http_parse_head(buf, end, &req);
+    if (rc == VASSAL_E_VERSION) return -3;
+    if (rc == VASSAL_E_TOO_MANY) return -4;
+    if (rc) return -1;
+    if (env_from_http(aTHX_ env, &req, &info)) return -1;
+    if (info.chunked && info.content_length >= 0) return -1;
+    return (IV)(end + skip);
+}
+
+/* ------------------------------------------------------ Vassal::Conn */
+
+void
+vassal_conn_check(pTHX_ SV *self)
+{
+    if (!SvROK(self) || !W.r.active || SvUV(SvRV(self)) != W.r.serial)
+        croak("this response is already finished");
+}
+
+void
+vassal_conn_send(pTHX_ SV *self, SV *status, SV *headers, SV *body)
+{
+    const char *err;
+    vassal_conn_check(aTHX_ self);
+    if (W.r.started) croak("the response was already started");
+    if (headers && SvOK(headers) && (!SvROK(headers) || SvTYPE(SvRV(headers)) != SVt_PVAV))
+        croak("invalid response: the headers are not an array reference");
+    if (!SvROK(body) || SvTYPE(SvRV(body)) != SVt_PVAV)
+        croak("invalid response: the body is not an array reference");
+    err = send_array_response(aTHX_ status,
+                              headers && SvOK(headers) ? (AV *)SvRV(headers) : NULL,
+                              (AV *)SvRV(body));
+    if (err) croak("%s%s", W.r.started ? "" : "invalid response: ", err);
+}
+
+void
+vassal_conn_start(pTHX_ SV *self, SV *status, SV *headers)
+{
+    const char *err;
+    vassal_conn_check(aTHX_ self);
+    if (W.r.started) croak("the response was already started");
+    if (headers && SvOK(headers) && (!SvROK(headers) || SvTYPE(SvRV(headers)) != SVt_PVAV))
+        croak("invalid response: the headers are not an array reference");
+    err = build_head(aTHX_ status, headers && SvOK(headers) ? (AV *)SvRV(headers) : NULL, -1);
+    if (err) croak("invalid response: %s", err);
+    W.r.started = 1;
+    if (resp_send(W.out.p, W.out.len) < 0) croak("write: the client went away");
+}
+
+void
+vassal_conn_write(pTHX_ SV *self, SV *data)
+{
+    STRLEN l;
+    const char *p;
+    vassal_conn_check(aTHX_ self);
+    if (!W.r.started) croak("write before the response was started");
+    if (W.r.finished) croak("write after close");
+    if (!data || !SvOK(data)) return;
+    p = SvPVbyte(data, l);
+    if (!l || W.r.skip_body) return;
+    if (W.r.failed) croak("write: the client went away");
+    if (W.r.chunked) {
+        char hex[24];
+        struct iovec iov[3];
+        int hl = snprintf(hex, sizeof(hex), "%lx\r\n", (unsigned long)l);
+        iov[0].iov_base = hex;          iov[0].iov_len = (size_t)hl;
+        iov[1].iov_base = (void *)p;    iov[1].iov_len = l;
+        iov[2].iov_base = (void *)"\r\n"; iov[2].iov_len = 2;
+        if (sendv_all(W.r.c->fd, iov, 3, W.socket_timeout) < 0) {
+            W.r.failed = 1;
+            W.r.keepalive = 0;
+            croak("write: the client went away");
+        }
+    }
+    else if (resp_send(p, l) < 0)
+        croak("write: the client went away");
+}
+
+void
+vassal_conn_finish(pTHX_ SV *self)
+{
+    vassal_conn_check(aTHX_ self);
+    if (!W.r.started || W.r.finished) return;
+    W.r.finished = 1;
+    if (W.r.chunked && !W.r.skip_body && resp_send("0\r\n\r\n", 5) < 0)
+        croak("write: the client went away");
+}
+
+int
+vassal_conn_flag(pTHX_ SV *self, const char *which)
+{
+    if (!SvROK(self) || SvUV(SvRV(self)) != W.r.serial) {
+        if (strEQ(which, "active")) return 0;
+        return 1;    /* an old response: started, finished */
+    }
+    if (strEQ(which, "active")) return W.r.active;
+    if (strEQ(which, "started")) return W.r.started;
+    if (strEQ(which, "finished")) return W.r.finished;
+    if (strEQ(which, "io_taken")) return W.r.io_taken;
+    if (strEQ(which, "keepalive")) return W.r.keepalive;
+    croak("unknown flag %s", which);
+    return 0;
+}
+
+void
+vassal_conn_no_keepalive(pTHX_ SV *self)
+{
+    vassal_conn_check(aTHX_ self);
+    W.r.keepalive = 0;
+}
+
+/* ------------------------------------------------------ the scoreboard */
+
+vassal_board *
+vassal_scoreboard_new(int n)
+{
+    vassal_board *b;
+    void *p = mmap(NULL, sizeof(vassal_slot) * (size_t)n, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    memset(p, 0, sizeof(vassal_slot) * (size_t)n);
+    b = (vassal_board *)malloc(sizeof(*b));
+    if (!b) { munmap(p, sizeof(vassal_slot) * (size_t)n); return NULL; }
+    b->n = n;
+    b->slots = (vassal_slot *)p;
+    return b;
+}

@@ -81,6 +81,9 @@ sub run {
     my $stop;
     local $SIG{TERM} = sub { $stop = 'SIGTERM' };
     local $SIG{INT}  = sub { $stop = 'SIGINT' };
+    # A handler (not the default disposition) so that a first child's exit
+    # interrupts select() and is reaped at once, not at the next timeout.
+    local $SIG{CHLD} = sub { };
     $0 = "psgi-vassal: fork-server [" . Vassal::Log->name . "]";
 
     my $lfd = fileno $self->{sock};
@@ -88,9 +91,10 @@ sub run {
         my $rin = '';
         vec($rin, $lfd, 1) = 1;
         vec($rin, $emperor->fd, 1) = 1 if $emperor;
-        # when we are init of a PID namespace or a subreaper (a container's
-        # first process), orphaned vassals re-parent to us: reap them
-        1 while waitpid(-1, POSIX::WNOHANG()) > 0;
+        # First children of adoptions, and, when we are init of a PID
+        # namespace or a subreaper (a container's first process), orphaned
+        # vassals that re-parented to us.
+        $self->reap;
         my $n = select(my $rout = $rin, undef, undef, 1);
         if ($n < 0) {
             next if $! == EINTR;
@@ -154,16 +158,28 @@ sub handle {
         return $refuse->("fork failed: $!");
     }
     if ($pid) {
+        # The first child is reaped by the loop (reap), not waited for here:
+        # its own fork and exit cost as much as ours, and waiting would put
+        # them on the path of every adoption queued behind this one.
         POSIX::close($_) for @fds;
         close $conn;
-        1 while waitpid($pid, 0) < 0 && $! == EINTR;
-        vlog("first child $pid exited with status ", $? >> 8) if $?;
+        $self->{first_children}{$pid} = 1;
         return $pid;
     }
     # --- the first child: never returns
     my $ok = eval { $self->_first_child($conn, $req->{modifier2}, \@fds, \@argv); 1 };
     vlog("adoption failed in the first child: $@") unless $ok;
     POSIX::_exit(1);
+}
+
+# Reaps whatever child has exited without blocking; a first child that
+# failed is logged (its adoption never replied).
+sub reap {
+    my ($self) = @_;
+    while ((my $pid = waitpid(-1, POSIX::WNOHANG())) > 0) {
+        my $first = delete $self->{first_children}{$pid};
+        vlog("first child $pid exited with status ", $? >> 8) if $first && $?;
+    }
 }
 
 # The Emperor pipe and the config pipe are connected AF_UNIX stream sockets

@@ -148,9 +148,18 @@ class ChurnLeaksIT {
     }, "zombie-sampler");
     sampler.start();
     long t0 = System.nanoTime();
+    List<String> atBoundaries = new ArrayList<>();
     try {
       for (int b = 0; b < CYCLES / BATCH; b++) {
         cycle(api, ports, b);
+        // between batches every process of the last one has been removed and reaped: a zombie
+        // seen here (of the JVM or of the fork server) is one nobody is going to reap
+        List<Integer> z = new ArrayList<>(Procs.zombieChildren());
+        ProcFs.children(forkServer).stream()
+            .filter(p -> ProcFs.stat(p).map(ProcFs.Stat::zombie).orElse(false)).forEach(z::add);
+        if (!z.isEmpty()) {
+          atBoundaries.add("after batch " + b + ": " + z);
+        }
       }
     } finally {
       sampling.set(false);
@@ -181,5 +190,6 @@ class ChurnLeaksIT {
     assertEquals(threads0, end[2], "JVM threads");
     assertTrue(samples.get() > 100, "sampled " + samples);
     assertEquals(List.of(), lingering, "zombies not reaped within " + ZOMBIE_GRACE_MS + " ms");
+    assertEquals(List.of(), atBoundaries, "zombies left once a batch was removed");
   }
 }

@@ -160,8 +160,16 @@ public final class UnixSockets {
    */
   public static int sendNonBlocking(int fd, byte[] data, int off) {
     byte[] rest = off == 0 ? data : Arrays.copyOfRange(data, off, data.length);
+    return nonBlocking("send", () -> LibC.INSTANCE.send(fd, rest, rest.length, MSG_DONTWAIT | MSG_NOSIGNAL));
+  }
+
+  /**
+   * Runs a non-blocking socket call until it is not interrupted: its result, {@link #WOULD_BLOCK}
+   * on EAGAIN, or a {@link NativeException} naming {@code call}.
+   */
+  private static int nonBlocking(String call, java.util.function.LongSupplier op) {
     while (true) {
-      long r = LibC.INSTANCE.send(fd, rest, rest.length, MSG_DONTWAIT | MSG_NOSIGNAL);
+      long r = op.getAsLong();
       if (r >= 0) {
         return (int) r;
       }
@@ -172,7 +180,7 @@ public final class UnixSockets {
       if (errno == LibC.EAGAIN) {
         return WOULD_BLOCK;
       }
-      throw new NativeException("send", errno);
+      throw new NativeException(call, errno);
     }
   }
 
@@ -214,20 +222,7 @@ public final class UnixSockets {
         msg.setPointer(MSG_CONTROL, control);
         msg.setLong(MSG_CONTROLLEN, control.size());
       }
-      while (true) {
-        long r = LibC.INSTANCE.sendmsg(fd, msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (r >= 0) {
-          return (int) r;
-        }
-        int errno = Native.getLastError();
-        if (errno == LibC.EINTR) {
-          continue;
-        }
-        if (errno == LibC.EAGAIN) {
-          return WOULD_BLOCK;
-        }
-        throw new NativeException("sendmsg", errno);
-      }
+      return nonBlocking("sendmsg", () -> LibC.INSTANCE.sendmsg(fd, msg, MSG_NOSIGNAL | MSG_DONTWAIT));
     }
   }
 
@@ -298,20 +293,7 @@ public final class UnixSockets {
    * @return bytes read, 0 at EOF, or {@link #WOULD_BLOCK}
    */
   public static int recv(int fd, byte[] buf) {
-    while (true) {
-      long r = LibC.INSTANCE.recv(fd, buf, buf.length, MSG_DONTWAIT);
-      if (r >= 0) {
-        return (int) r;
-      }
-      int errno = Native.getLastError();
-      if (errno == LibC.EINTR) {
-        continue;
-      }
-      if (errno == LibC.EAGAIN) {
-        return WOULD_BLOCK;
-      }
-      throw new NativeException("recv", errno);
-    }
+    return nonBlocking("recv", () -> LibC.INSTANCE.recv(fd, buf, buf.length, MSG_DONTWAIT));
   }
 
   /**
@@ -321,20 +303,8 @@ public final class UnixSockets {
    */
   public static boolean sendByte(int fd, int b) {
     byte[] one = {(byte) b};
-    while (true) {
-      long r = LibC.INSTANCE.send(fd, one, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-      if (r == 1) {
-        return true;
-      }
-      int errno = Native.getLastError();
-      if (r < 0 && errno == LibC.EINTR) {
-        continue;
-      }
-      if (r < 0 && errno == LibC.EAGAIN) {
-        return false;
-      }
-      throw new NativeException("send", errno);
-    }
+    // a stream socket takes one byte whole or not at all
+    return nonBlocking("send", () -> LibC.INSTANCE.send(fd, one, 1, MSG_DONTWAIT | MSG_NOSIGNAL)) == 1;
   }
 
   /**

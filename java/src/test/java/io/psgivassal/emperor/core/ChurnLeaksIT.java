@@ -10,7 +10,6 @@ import io.psgivassal.emperor.testing.Await;
 import io.psgivassal.emperor.testing.Http;
 import io.psgivassal.emperor.testing.Ports;
 import io.psgivassal.emperor.testing.Procs;
-import io.psgivassal.emperor.testing.VassalWorld;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,8 +22,6 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -33,25 +30,11 @@ import org.junit.jupiter.api.Test;
  * descriptor counts and the JVM's thread count come back to where they were, and no zombie
  * lingers at any sampled moment.
  */
-class ChurnLeaksIT {
-  private static final Duration WAIT = VassalWorld.WAIT;
+class ChurnLeaksIT extends WorldFixture {
   private static final int BATCH = 50;
   private static final int CYCLES = 1000;
   /** A zombie may exist between a process's exit and its reaping; one seen this long is a leak. */
   private static final long ZOMBIE_GRACE_MS = 2000;
-
-  private VassalWorld world;
-  private Emperor emperor;
-
-  @BeforeEach
-  void setUp() throws Exception {
-    world = VassalWorld.create();
-  }
-
-  @AfterEach
-  void tearDown() throws Exception {
-    world.close();
-  }
 
   private static int fdCount(int pid) {
     try (Stream<Path> s = Files.list(Path.of("/proc/" + pid + "/fd"))) {

@@ -10,14 +10,11 @@ import io.psgivassal.emperor.natives.Signals;
 import io.psgivassal.emperor.testing.Await;
 import io.psgivassal.emperor.testing.Http;
 import io.psgivassal.emperor.testing.Ports;
-import io.psgivassal.emperor.testing.VassalWorld;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -25,25 +22,7 @@ import org.junit.jupiter.api.Test;
  * fork server is respawned as a base vassal, --emperor-fork-server-attr picks the fork server
  * per vassal, and many vassals present at start are all adopted at once through one fork server.
  */
-class ForkServerIT {
-  private static final Duration WAIT = VassalWorld.WAIT;
-  private VassalWorld world;
-  private Emperor emperor;
-
-  @BeforeEach
-  void setUp() throws Exception {
-    world = VassalWorld.create();
-  }
-
-  @AfterEach
-  void tearDown() throws Exception {
-    world.close();
-  }
-
-  private VassalView view(String name) {
-    return emperor.vassal(name).orElseThrow(() -> new AssertionError(name + " not in " + emperor.vassals()));
-  }
-
+class ForkServerIT extends WorldFixture {
   @Test
   void adoptionsWaitForAForkServerThatIsNotUpYetOrDownAndAreNeverDropped() throws Exception {
     int p1 = Ports.free();

@@ -12,7 +12,6 @@ import io.psgivassal.emperor.natives.Signals;
 import io.psgivassal.emperor.testing.Await;
 import io.psgivassal.emperor.testing.Http;
 import io.psgivassal.emperor.testing.Ports;
-import io.psgivassal.emperor.testing.VassalWorld;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -20,8 +19,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -30,25 +27,7 @@ import org.junit.jupiter.api.Test;
  * The heartbeats and the idle byte come from test apps (heartbeat.psgi, idle.psgi) because
  * psgi-vassal's own `heartbeat` and `idle` options are still being written (issue 3).
  */
-class HeartbeatAndOnDemandIT {
-  private static final Duration WAIT = VassalWorld.WAIT;
-  private VassalWorld world;
-  private Emperor emperor;
-
-  @BeforeEach
-  void setUp() throws Exception {
-    world = VassalWorld.create();
-  }
-
-  @AfterEach
-  void tearDown() throws Exception {
-    world.close();
-  }
-
-  private VassalView view(String name) {
-    return emperor.vassal(name).orElseThrow(() -> new AssertionError(name + " not in " + emperor.vassals()));
-  }
-
+class HeartbeatAndOnDemandIT extends WorldFixture {
   @Test
   void aVassalSilentForTheHeartbeatTimeoutIsKilledAndRespawned() throws Exception {
     world.writeBase();

@@ -12,7 +12,6 @@ import io.psgivassal.emperor.natives.Signals;
 import io.psgivassal.emperor.testing.Await;
 import io.psgivassal.emperor.testing.Http;
 import io.psgivassal.emperor.testing.Ports;
-import io.psgivassal.emperor.testing.VassalWorld;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -22,7 +21,6 @@ import java.time.Instant;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -31,24 +29,10 @@ import org.junit.jupiter.api.Test;
  * server: new config, changed config, removed config (immediate, graceful, stubborn), death and
  * respawn, the blacklist and its throttle.
  */
-class LifecycleIT {
-  private static final Duration WAIT = VassalWorld.WAIT;
-  private VassalWorld world;
-  private Emperor emperor;
-
+class LifecycleIT extends WorldFixture {
   @BeforeEach
-  void setUp() throws Exception {
-    world = VassalWorld.create();
+  void writeBase() throws Exception {
     world.writeBase();
-  }
-
-  @AfterEach
-  void tearDown() throws Exception {
-    world.close();
-  }
-
-  private VassalView view(String name) {
-    return emperor.vassal(name).orElseThrow(() -> new AssertionError(name + " not in " + emperor.vassals()));
   }
 
   private void awaitAccepting(String name) throws InterruptedException {

@@ -12,7 +12,6 @@ import io.psgivassal.emperor.testing.Await;
 import io.psgivassal.emperor.testing.Http;
 import io.psgivassal.emperor.testing.Ports;
 import io.psgivassal.emperor.testing.Procs;
-import io.psgivassal.emperor.testing.VassalWorld;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -28,8 +27,6 @@ import java.util.TreeSet;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Collectors;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -37,23 +34,9 @@ import org.junit.jupiter.api.Test;
  * churn, orphans re-parented to the JVM are reaped, one event-loop thread serves 5 or 500
  * vassals alike, and a thousand vassals present at start are all taken up at once.
  */
-class ProcessHygieneIT {
-  private static final Duration WAIT = VassalWorld.WAIT;
+class ProcessHygieneIT extends WorldFixture {
   /** A vassal that costs one small process: ready + accepting, then waits for any byte from the Emperor. */
   private static final String CHEAP = "#!/bin/sh\nprintf '\\001\\005' >&3\nexec head -c1 <&3 >/dev/null\n";
-
-  private VassalWorld world;
-  private Emperor emperor;
-
-  @BeforeEach
-  void setUp() throws Exception {
-    world = VassalWorld.create();
-  }
-
-  @AfterEach
-  void tearDown() throws Exception {
-    world.close();
-  }
 
   private Path script(String name, String text) throws Exception {
     Path p = world.dir.resolve(name);

@@ -47,6 +47,7 @@ my %OPTIONS = (
     # fork server
     'fork-server'         => { type => 'string', help => 'run a fork server on this UNIX socket path' },
     'fork-server-allow-uid' => { type => 'string', multi => 1, help => 'a uid (or user name) the fork server accepts requests from, besides its own and root' },
+    'fork-server-hugepages' => { type => 'bool', help => 'collapse the preloaded heap into huge pages before serving, so each adoption forks in ~1 ms instead of ~11 ms per 260 MB (default true)' },
 );
 my %ALIASES = (workers => 'processes', plugin => 'plugins');
 

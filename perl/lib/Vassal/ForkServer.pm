@@ -153,22 +153,23 @@ sub handle {
         unless defined $uid && $self->uid_allowed($uid);
 
     vlog("adopting: pid $req->{pid} uid $uid asks for [@argv] (mask ", sprintf('0x%02x', $req->{modifier2}), ")");
-    my $pid = fork;
+    my $pid = eval { Vassal::XS::adoption_fork() };
     if (!defined $pid) {
-        return $refuse->("fork failed: $!");
+        (my $e = $@) =~ s/ at \S+ line \d+\.?\n?\z//;
+        return $refuse->($e);
     }
     if ($pid) {
         # The first child is reaped by the loop (reap), not waited for here:
-        # its own fork and exit cost as much as ours, and waiting would put
-        # them on the path of every adoption queued behind this one.
+        # its fork and exit would otherwise be on the path of every adoption
+        # queued behind this one.
         POSIX::close($_) for @fds;
         close $conn;
         $self->{first_children}{$pid} = 1;
         return $pid;
     }
-    # --- the first child: never returns
-    my $ok = eval { $self->_first_child($conn, $req->{modifier2}, \@fds, \@argv); 1 };
-    vlog("adoption failed in the first child: $@") unless $ok;
+    # --- the vassal (the grandchild, re-parented to the Emperor): never returns
+    my $ok = eval { $self->_adopted($conn, $req->{modifier2}, \@fds, \@argv); 1 };
+    vlog("adoption failed: $@") unless $ok;
     POSIX::_exit(1);
 }
 
@@ -207,11 +208,12 @@ sub _check_fds {
     return undef;
 }
 
-sub _first_child {
+sub _adopted {
     my ($self, $conn, $mask, $fds, $argv) = @_;
     $SIG{$_} = 'DEFAULT' for qw(TERM INT PIPE CHLD);
     # close the fork server's own socket (without removing its file) and Emperor pipe
     $self->{owner} = 0;
+    $self->{first_children} = {};
     close $self->{sock};
     $self->{emperor}->close if $self->{emperor};
     delete $ENV{UWSGI_EMPEROR_FD_CONFIG};
@@ -228,17 +230,6 @@ sub _first_child {
         POSIX::dup2($fd, 0) // die "dup2($fd, 0): $!\n";
         POSIX::close($fd) if $fd != 0;
         $ondemand = 0;
-    }
-    my $first = $$;
-    my $pid = fork;
-    die "second fork failed: $!\n" unless defined $pid;
-    POSIX::_exit(0) if $pid;
-
-    # --- the grandchild: re-parented to the Emperor (a subreaper). Reply
-    # once that happened, so that the pid the Emperor reads is its child.
-    for (1 .. 2000) {
-        last if getppid() != $first;
-        Time::HiRes::sleep(0.001);
     }
     my $reply = Vassal::Packet::encode_fork_reply($$);
     my $off = 0;
@@ -285,13 +276,15 @@ malformed, its modifier1 is not 35, it carries no descriptor, its descriptor
 count does not match its modifier2 mask, a descriptor is not what its place
 says (the Emperor and config pipes must be connected UNIX stream sockets, the
 on-demand socket a listening socket), or its peer's uid is neither ours nor
-root nor one of C<allow_uids>. Otherwise the server forks; the parent closes the descriptors and reaps
-the first child. The first child closes the fork server's socket and Emperor
-pipe, sets C<UWSGI_EMPEROR_FD> (and C<UWSGI_EMPEROR_FD_CONFIG> for 0x02),
-C<dup2>s the on-demand socket (0x04) to fd 0, forks again and exits. The
-grandchild waits until it has been re-parented (so that the pid it reports is
-already the Emperor's child when the Emperor is a subreaper), replies C<{pid => $$}> on the request connection, closes it and
-calls C<< on_adopt->(\@argv, {ondemand_fd, mask}) >>, whose return value is its
+root nor one of C<allow_uids>. Otherwise the server forks twice
+(L<Vassal::XS/adoption_fork>); it closes the descriptors and reaps the first
+child, which only forks again and exits, in C. The grandchild waits until it
+has been re-parented (so that the pid it reports is already the Emperor's
+child when the Emperor is a subreaper), closes the fork server's socket and
+Emperor pipe, sets C<UWSGI_EMPEROR_FD> (and C<UWSGI_EMPEROR_FD_CONFIG> for
+0x02), C<dup2>s the on-demand socket (0x04) to fd 0, replies C<{pid => $$}> on
+the request connection, closes it and calls
+C<< on_adopt->(\@argv, {ondemand_fd, mask}) >>, whose return value is its
 exit status.
 
 Orphans that re-parent to the server (when it is the first process of a PID

@@ -4,10 +4,12 @@ use warnings;
 use Cwd ();
 use File::Spec;
 use POSIX ();
+use Time::HiRes ();
 use Plack::Util;
 use Vassal::Config;
 use Vassal::Log qw(vlog);
 use Vassal::Emperor;
+use Vassal::XS;
 use Vassal::Listener;
 
 our $VERSION = '0.01';
@@ -184,6 +186,7 @@ sub _run_fork_server {
     require Vassal::Server;    # shared with every adopted vassal
     require Vassal::Worker;
     my @uids = map { _uid_of($_) } $config->get_all('fork-server-allow-uid');
+    _collapse_heap() if $config->get('fork-server-hugepages') // 1;
     $0 = $config->get('procname') if defined $config->get('procname');
     my $fs = Vassal::ForkServer->new(
         path       => $path,
@@ -205,6 +208,22 @@ sub _run_fork_server {
         },
     );
     return $fs->run;
+}
+
+# Every adoption forks twice and one child exits: with the preloaded heap in
+# huge pages each of those costs ~1 ms instead of ~11 ms per 260 MB. The
+# collapse itself takes ~0.5 s per 250 MB, once, before the first request.
+sub _collapse_heap {
+    my $t0 = Time::HiRes::time();
+    my $r = Vassal::XS::collapse_heap();
+    my $took = sprintf '%.0f ms', (Time::HiRes::time() - $t0) * 1000;
+    if ($r->{regions}) {
+        vlog(sprintf "preloaded heap in huge pages: %.1f MiB in %d region(s), %s%s", $r->{bytes} / 1048576,
+             $r->{regions}, $took, $r->{failed} ? " ($r->{failed} region(s) refused: $r->{error})" : '');
+    }
+    elsif ($r->{failed}) {
+        vlog("preloaded heap stays in 4 KiB pages (madvise MADV_COLLAPSE: $r->{error}); adoptions fork slower");
+    }
 }
 
 sub _uid_of {

@@ -96,6 +96,23 @@ C<prctl(PR_SET_PDEATHSIG)>: the calling process gets C<$signum> when its parent 
 
 C<prctl(PR_SET_CHILD_SUBREAPER)>: orphaned descendants re-parent to the caller.
 
+=item adoption_fork()
+
+The double fork of an adoption: returns the first child's pid in the caller,
+C<0> in the grandchild once the first child has exited (so that the grandchild
+has been re-parented to the nearest subreaper: the Emperor), and never returns
+in the first child, which forks and exits at once, in C. Dies when the first
+C<fork> fails; a failed second fork makes the first child exit 1.
+
+=item collapse_heap()
+
+C<madvise(MADV_COLLAPSE)> over every 2 MiB-aligned stretch of the process's
+private anonymous memory (the heap and malloc's arenas), so that a later
+C<fork> copies a few hundred huge-page entries instead of tens of thousands of
+4 KiB ones. Returns C<< {regions, bytes, failed, error} >>; C<error> is the
+first failure's C<strerror> (C<EINVAL> where the kernel has no THP or is
+older than Linux 6.1). It never dies.
+
 =item set_cloexec($fd, $on)
 
 Sets or clears C<FD_CLOEXEC> on C<$fd>.

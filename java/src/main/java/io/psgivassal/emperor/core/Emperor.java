@@ -6,6 +6,7 @@ import io.psgivassal.emperor.monitor.DirectoryMonitor;
 import io.psgivassal.emperor.monitor.Monitor;
 import io.psgivassal.emperor.monitor.MonitorContext;
 import io.psgivassal.emperor.monitor.MonitorSettings;
+import io.psgivassal.emperor.natives.Epoll;
 import io.psgivassal.emperor.natives.FileDescriptors;
 import io.psgivassal.emperor.natives.Prctl;
 import java.io.File;
@@ -188,6 +189,9 @@ public final class Emperor extends AbstractExecutionThreadService {
     if (shutdownRequested) {
       beginShutdown();
     }
+    if (config.forkServerSocket().isPresent() || config.forkServerAttribute().isPresent()) {
+      warmUpForkServerClient();
+    }
     scheduleOrphanScan();
     while (!supervisor.finished()) {
       loop.runOnce(MAX_WAIT_MILLIS);
@@ -224,6 +228,17 @@ public final class Emperor extends AbstractExecutionThreadService {
       } catch (java.util.concurrent.RejectedExecutionException closed) {
         // startUp failed and closed the loop: nothing runs
       }
+    }
+  }
+
+  /** While the base vassals load, not on the first adoption's clock. */
+  private void warmUpForkServerClient() {
+    long t0 = System.nanoTime();
+    try {
+      ForkServerClient.warmUp();
+      log.debug("fork-server client warmed up in {} ms", (System.nanoTime() - t0) / 1_000_000);
+    } catch (RuntimeException e) {
+      log.warn("fork-server client warm-up failed (the first adoption will be slower): {}", e.getMessage());
     }
   }
 
@@ -304,6 +319,12 @@ public final class Emperor extends AbstractExecutionThreadService {
     public Cancellable schedule(Duration delay, Runnable task) {
       EventLoop.Timer t = loop.schedule(delay.toMillis(), TimeUnit.MILLISECONDS, task);
       return t::cancel;
+    }
+
+    @Override
+    public Cancellable watch(int fd, Runnable onReadable) {
+      loop.register(fd, Epoll.EPOLLIN, events -> onReadable.run());
+      return () -> loop.unregister(fd);
     }
 
     @Override

@@ -3,8 +3,10 @@ package io.psgivassal.emperor.forkserver;
 import io.psgivassal.emperor.natives.Epoll;
 import io.psgivassal.emperor.natives.FileDescriptors;
 import io.psgivassal.emperor.natives.NativeException;
+import io.psgivassal.emperor.natives.PidFds;
 import io.psgivassal.emperor.natives.UnixSockets;
 import io.psgivassal.emperor.protocol.ForkServerRequest;
+import io.psgivassal.emperor.protocol.PidResponse;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
@@ -68,6 +70,37 @@ public final class ForkServerClient {
     } catch (ForkServerException e) {
       FileDescriptors.closeQuietly(fd);
       throw e;
+    }
+  }
+
+  /**
+   * Runs the whole client path once against itself - a request with a descriptor over a
+   * socketpair, a pid reply read back through {@link PendingAdoption} - so that the JNA bindings,
+   * classes and lambdas it needs are loaded before the first real adoption. Cold, they cost that
+   * adoption 20-50 ms; an Emperor calls this at start, while its base vassal loads.
+   *
+   * @throws NativeException if the socketpair cannot be made (the first adoption would fail too)
+   */
+  public static void warmUp() {
+    int[] pair = UnixSockets.socketPair();
+    try (PendingAdoption pending = new PendingAdoption(pair[0])) {
+      int self = (int) ProcessHandle.current().pid();
+      byte[] request = new ForkServerRequest(AttachedFds.of(pair[1], -1, -1).mask(), List.of("warm-up")).encode();
+      UnixSockets.sendWithFds(pair[0], request, AttachedFds.of(pair[1], -1, -1).inWireOrder());
+      UnixSockets.Received got = UnixSockets.recvWithFds(pair[1], request.length, 1);
+      for (int fd : got.fds()) {
+        FileDescriptors.closeQuietly(fd);
+      }
+      UnixSockets.sendNonBlocking(pair[1], PidResponse.of(self).toPacket().encode(), 0);
+      OptionalInt pid = pending.onReadable();
+      if (pid.orElse(-1) != self) {
+        throw new IllegalStateException("fork-server client warm-up read back " + pid + ", not " + self);
+      }
+      FileDescriptors.closeQuietly(PidFds.open(self));
+    } catch (ForkServerException e) {
+      throw new IllegalStateException("fork-server client warm-up: " + e.getMessage(), e);
+    } finally {
+      FileDescriptors.closeQuietly(pair[1]);
     }
   }
 

@@ -2,28 +2,26 @@ package io.psgivassal.emperor.monitor;
 
 import io.psgivassal.emperor.core.ListenAddress;
 import io.psgivassal.emperor.core.VassalSpec;
+import io.psgivassal.emperor.natives.Inotify;
+import io.psgivassal.emperor.natives.NativeException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.ClosedWatchServiceException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.PathMatcher;
-import java.nio.file.StandardWatchEventKinds;
-import java.nio.file.WatchKey;
-import java.nio.file.WatchService;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileTime;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashSet;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.RejectedExecutionException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -33,30 +31,44 @@ import org.slf4j.LoggerFactory;
  * after the file. A new file starts a vassal, a changed modification time reloads it, a removed
  * file stops it.
  *
- * <p>The JDK's WatchService says when to look (one watch thread per monitor, whatever the number
- * of vassals, handing a rescan to the event loop), and a periodic rescan is the safety net for
- * whatever it misses (overflow, a directory replaced, file systems without inotify). Each rescan
- * compares the directory with what was seen last time, on the event loop thread.
+ * <p>inotify, read by the Emperor's event loop (no thread of its own), says when to look: a file
+ * that was renamed in, closed after writing or touched is examined at once, so a new vassal starts
+ * within a millisecond of its file appearing; so is a link as it is created. A file still being
+ * written ({@code IN_CREATE}, {@code IN_MODIFY}) waits for its close, so that half a config is
+ * never read, with a settled rescan as the fallback for writers that never close. A periodic rescan is the safety net for whatever notifications
+ * miss (queue overflow, file systems without inotify). Everything runs on the loop thread.
  */
 public final class DirectoryMonitor implements Monitor {
   private static final Logger log = LoggerFactory.getLogger(DirectoryMonitor.class);
-  /** Events come in bursts (create, write, close): one rescan shortly after the first covers them. */
-  private static final Duration SETTLE = Duration.ofMillis(20);
+  /**
+   * After IN_CREATE or IN_MODIFY of a regular file and no close yet: a writer that never closes
+   * (mmap, a file published with linkat) is picked up by one rescan this long after the burst.
+   */
+  private static final Duration SETTLE = Duration.ofMillis(250);
+  /** A file complete now: renamed in, closed after writing, or touched (uWSGI's reload idiom). */
+  private static final int COMPLETE = Inotify.IN_MOVED_TO | Inotify.IN_CLOSE_WRITE | Inotify.IN_ATTRIB;
+  private static final int GONE = Inotify.IN_MOVED_FROM | Inotify.IN_DELETE;
+  private static final int WRITING = Inotify.IN_CREATE | Inotify.IN_MODIFY;
+  private static final int DIRECTORY_GONE = Inotify.IN_DELETE_SELF | Inotify.IN_MOVE_SELF | Inotify.IN_IGNORED
+      | Inotify.IN_UNMOUNT;
 
   private final String id;
   private final Path dir;
   private final Optional<PathMatcher> glob;
   private final Map<String, Seen> seen = new HashMap<>();
   private MonitorContext ctx;
-  private WatchService watcher;
-  private WatchKey key;
-  private Thread watchThread;
+  private Inotify inotify;
+  private MonitorContext.Cancellable notifications;
+  private int wd = -1;
   private boolean rescanPending;
   private MonitorContext.Cancellable periodic;
-  private volatile boolean stopped;
+  private boolean stopped;
 
-  /** What a file looked like at the last scan: a change in either time means "config changed". */
-  private record Seen(FileTime config, Optional<FileTime> onDemandFile) {}
+  /**
+   * What a file looked like at the last scan: a change in either time means "config changed". The
+   * size catches a file read while being written within one tick of the file-system clock.
+   */
+  private record Seen(FileTime config, long size, Optional<FileTime> onDemandFile) {}
 
   private DirectoryMonitor(String id, Path dir, Optional<PathMatcher> glob) {
     this.id = id;
@@ -129,13 +141,12 @@ public final class DirectoryMonitor implements Monitor {
   public void start(MonitorContext context) {
     this.ctx = context;
     try {
-      watcher = FileSystems.getDefault().newWatchService();
-      watchThread = new Thread(this::watch, "emperor-watch " + dir.getFileName());
-      watchThread.setDaemon(true);
-      watchThread.start();
-    } catch (IOException e) {
+      inotify = Inotify.create();
+      notifications = ctx.watch(inotify.fd(), this::onNotify);
+    } catch (NativeException e) {
       log.warn("monitor {}: no file-system notifications ({}); rescanning every {} ms", id, e.getMessage(),
           ctx.settings().rescanInterval().toMillis());
+      closeInotify();
     }
     rescan();
     schedulePeriodic();
@@ -148,39 +159,59 @@ public final class DirectoryMonitor implements Monitor {
     if (periodic != null) {
       periodic.cancel();
     }
-    if (watcher != null) {
-      try {
-        watcher.close();
-      } catch (IOException e) {
-        log.debug("monitor {}: closing the watch service: {}", id, e.getMessage());
-      }
-    }
-    if (watchThread != null) {
-      watchThread.interrupt();
-      try {
-        watchThread.join(2000);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    }
+    closeInotify();
   }
 
-  /** The watch thread: turns any event into one (settled) rescan on the loop. */
-  private void watch() {
-    while (!stopped) {
-      WatchKey k;
-      try {
-        k = watcher.take();
-      } catch (ClosedWatchServiceException | InterruptedException e) {
-        return;
+  private void closeInotify() {
+    if (notifications != null) {
+      notifications.cancel();
+      notifications = null;
+    }
+    if (inotify != null) {
+      inotify.close();
+      inotify = null;
+    }
+    wd = -1;
+  }
+
+  /** The loop calls this when inotify has events: complete files are examined at once. */
+  private void onNotify() {
+    if (stopped || inotify == null) {
+      return;
+    }
+    Set<String> examineNow = new LinkedHashSet<>();
+    boolean rescanNow = false;
+    boolean settle = false;
+    for (Inotify.Event ev : inotify.drain()) {
+      if (ev.is(Inotify.IN_Q_OVERFLOW)) {
+        rescanNow = true; // events were lost: only a full comparison is right
+      } else if (ev.wd() == wd && ev.is(DIRECTORY_GONE)) {
+        log.info("monitor {}: the directory {} was removed or moved; watching for it again", id, dir);
+        if (!ev.is(Inotify.IN_IGNORED)) {
+          inotify.removeWatch(wd); // a moved directory is still watched under its new name
+        }
+        wd = -1;
+        rescanNow = true;
+      } else if (ev.wd() != wd || ev.name().isEmpty()) {
+        continue; // a watch already replaced
+      } else if (!isConfigName(ev.name())) {
+        // an on-demand address file (NAME.socket) or directory: rarely changes, compare it all
+        settle = true;
+      } else if (ev.is(COMPLETE | GONE) || ev.is(Inotify.IN_CREATE) && isLink(ev.name())) {
+        examineNow.add(ev.name());
+      } else if (ev.is(WRITING)) {
+        settle = true; // its IN_CLOSE_WRITE will come: reading it now could see half a config
       }
-      k.pollEvents();
-      k.reset();
-      try {
-        ctx.execute(this::rescanSoon);
-      } catch (RejectedExecutionException loopGone) {
-        return;
-      }
+    }
+    if (rescanNow) {
+      rescan();
+      return;
+    }
+    for (String name : examineNow) {
+      refresh(name);
+    }
+    if (settle) {
+      rescanSoon();
     }
   }
 
@@ -213,7 +244,7 @@ public final class DirectoryMonitor implements Monitor {
     try (DirectoryStream<Path> entries = Files.newDirectoryStream(dir)) {
       for (Path p : entries) {
         String name = p.getFileName().toString();
-        if (!VassalSpec.isValidConfigName(name) || glob.map(g -> !g.matches(p.getFileName())).orElse(false)) {
+        if (!isConfigName(name)) {
           continue;
         }
         if (examine(p, name)) {
@@ -236,6 +267,29 @@ public final class DirectoryMonitor implements Monitor {
     }
   }
 
+  /** A symbolic or hard link appears complete, with IN_CREATE and nothing after it. */
+  private boolean isLink(String name) {
+    Path p = dir.resolve(name);
+    try {
+      return Files.isSymbolicLink(p) || ((Number) Files.getAttribute(p, "unix:nlink")).intValue() > 1;
+    } catch (IOException | RuntimeException e) {
+      return false; // gone already, or no unix view: the settled rescan decides
+    }
+  }
+
+  private boolean isConfigName(String name) {
+    return VassalSpec.isValidConfigName(name) && glob.map(g -> g.matches(Path.of(name))).orElse(true);
+  }
+
+  /** One file, after a notification: started, reloaded or stopped like a rescan would. */
+  private void refresh(String name) {
+    ensureWatched();
+    if (!examine(dir.resolve(name), name) && seen.remove(name) != null) {
+      log.info("monitor {}: {} removed", id, name);
+      ctx.remove(name);
+    }
+  }
+
   /** @return whether the file is (still) a vassal config */
   private boolean examine(Path p, String name) {
     BasicFileAttributes attrs;
@@ -252,7 +306,7 @@ public final class DirectoryMonitor implements Monitor {
     }
     MonitorSettings settings = ctx.settings();
     Optional<FileTime> onDemandTime = OnDemandSockets.addressFile(p, settings).flatMap(DirectoryMonitor::mtime);
-    Seen now = new Seen(attrs.lastModifiedTime(), onDemandTime);
+    Seen now = new Seen(attrs.lastModifiedTime(), attrs.size(), onDemandTime);
     if (now.equals(seen.get(name))) {
       return true;
     }
@@ -283,14 +337,15 @@ public final class DirectoryMonitor implements Monitor {
 
   /** (Re-)registers the directory: it may not exist yet, or may have been replaced. */
   private void ensureWatched() {
-    if (watcher == null || (key != null && key.isValid()) || !Files.isDirectory(dir)) {
+    if (inotify == null || wd >= 0 || !Files.isDirectory(dir)) {
       return;
     }
     try {
-      key = dir.register(watcher, StandardWatchEventKinds.ENTRY_CREATE, StandardWatchEventKinds.ENTRY_DELETE,
-          StandardWatchEventKinds.ENTRY_MODIFY);
-    } catch (IOException | ClosedWatchServiceException e) {
-      log.warn("monitor {}: cannot watch {}: {}; relying on rescans", id, dir, e.getMessage());
+      wd = inotify.addWatch(dir, COMPLETE | GONE | WRITING | Inotify.IN_DELETE_SELF | Inotify.IN_MOVE_SELF
+          | Inotify.IN_ONLYDIR);
+    } catch (NativeException e) {
+      log.warn("monitor {}: cannot watch {}: {}; relying on rescans every {} ms", id, dir, e.getMessage(),
+          ctx.settings().rescanInterval().toMillis());
     }
   }
 

@@ -5,7 +5,7 @@ import java.time.Duration;
 import java.time.Instant;
 
 /**
- * What a {@link Monitor} may do. {@link #put}, {@link #remove} and {@link #schedule} belong to the
+ * What a {@link Monitor} may do. {@link #put}, {@link #remove}, {@link #schedule} and {@link #watch} belong to the
  * Emperor's loop thread (call them from {@link Monitor#start} or from tasks given to
  * {@link #execute}); {@link #execute} may be called from any thread.
  */
@@ -24,6 +24,13 @@ public interface MonitorContext {
 
   /** Runs {@code task} on the loop thread after {@code delay}; loop thread only. */
   Cancellable schedule(Duration delay, Runnable task);
+
+  /**
+   * Runs {@code onReadable} on the loop thread whenever {@code fd} is readable, until the returned
+   * handle is cancelled (before the monitor closes {@code fd}); loop thread only. Monitors watch
+   * their notification descriptors here instead of running threads of their own.
+   */
+  Cancellable watch(int fd, Runnable onReadable);
 
   /** The Emperor-wide options monitors apply (uWSGI's globals). */
   MonitorSettings settings();

@@ -119,4 +119,11 @@ interface LibC extends Library {
   int epoll_wait(int epfd, Pointer events, int maxevents, int timeout);
 
   int eventfd(int initval, int flags);
+
+  // file-system notifications
+  int inotify_init1(int flags);
+
+  int inotify_add_watch(int fd, String pathname, int mask);
+
+  int inotify_rm_watch(int fd, int wd);
 }

@@ -37,6 +37,11 @@ class ProgrammaticMonitorTest {
     }
 
     @Override
+    public Cancellable watch(int fd, Runnable onReadable) {
+      throw new UnsupportedOperationException();
+    }
+
+    @Override
     public MonitorSettings settings() {
       return MonitorSettings.defaults();
     }

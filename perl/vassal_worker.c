@@ -38,6 +38,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 
 #include "vassal.h"
@@ -50,12 +51,14 @@
 #define LIST_NONE    0
 #define LIST_PARTIAL 1      /* part of a request arrived: socket-timeout */
 #define LIST_IDLE    2      /* between keep-alive requests: keepalive-timeout */
+#define LIST_LINGER  3      /* response sent, write side shut: reading what the client still sends */
+#define LIST_LAST    LIST_LINGER
 
 #define INITIAL_BUF     4096
 #define SCRATCH_SIZE    65536
 #define SMALL_RESPONSE  65536   /* head and body copied into one send() */
 #define CHUNK_LINE_MAX  4096
-#define LINGER_SECONDS  0.5     /* after an error response, read what the client still sends */
+#define LINGER_SECONDS  0.5     /* after a closing response, read what the client still sends */
 #define LINGER_BYTES    (256 * 1024)
 #define UWSGI_MAX_PACKET (4 + 65535)
 #define POOL_MAX        64      /* closed connection structs kept for reuse */
@@ -82,6 +85,9 @@ typedef struct vconn {
     int list;
     int registered;
     int closed;
+    int more;                       /* the last read filled all the room: more may be waiting */
+    int lingering;                  /* in LIST_LINGER */
+    size_t lingered;                /* bytes read and dropped while lingering */
     UV nreq;
     struct vconn *prev, *next;      /* in W.lists[list] */
     struct vconn *dead_next;        /* in W.graveyard */
@@ -153,7 +159,7 @@ static struct {
     int wake_r, wake_w;
     int wake_kind;
     int max_conns, nconns;
-    vlist lists[3];
+    vlist lists[LIST_LAST + 1];
     vconn *graveyard;
     vconn *pool;            /* closed connections kept for reuse, with their buffers */
     int npool;
@@ -427,27 +433,59 @@ conn_new(void)
     return c;
 }
 
-/* After an error response: stop sending, read (and drop) what the client is
- * still sending for a moment, then close - so that our response is not
- * lost to a TCP reset caused by unread data. */
+/* Reads and drops what the client sent after the response, without
+ * waiting. Returns 1 when that is over (EOF, an error, too much) and the
+ * connection was closed, 0 when the client may still be sending. */
+static int
+linger_drain(vconn *c)
+{
+    for (;;) {
+        ssize_t n = read(c->fd, W.scratch, SCRATCH_SIZE);
+        if (n > 0) {
+            c->lingered += (size_t)n;
+            if (c->lingered < LINGER_BYTES) continue;
+        }
+        else if (n < 0 && errno == EINTR) continue;
+        else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+        conn_close(c);
+        return 1;
+    }
+}
+
+static int conn_park(vconn *c, int which);
+
+/* Closes a connection the client may still be sending on (an error
+ * response before the whole request was read, pipelined requests that will
+ * not be served, a close the client did not ask for) in stages, as RFC 9112
+ * 9.6 says: shut the write side (the FIN follows the response at once), read
+ * and drop what still comes until the client's FIN, LINGER_SECONDS or
+ * LINGER_BYTES, then close - so that the response is not destroyed by the
+ * TCP reset that closing with unread data sends. The reading waits in the
+ * epoll set (LIST_LINGER), not in the worker, unless the worker is about
+ * to stop. */
 static void
 conn_close_lingering(vconn *c)
 {
     double deadline;
-    size_t total = 0;
     if (c->closed) return;
+    list_remove(c);
     shutdown(c->fd, SHUT_WR);
-    deadline = vassal_monotonic() + LINGER_SECONDS;
-    while (total < LINGER_BYTES) {
-        double left = deadline - vassal_monotonic();
-        ssize_t n;
-        if (left <= 0 || wait_fd(c->fd, POLLIN, left) <= 0) break;
-        n = read(c->fd, W.scratch, SCRATCH_SIZE);
-        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-        if (n <= 0) break;
-        total += (size_t)n;
+    c->len = 0;
+    if (!W.stop_reason && !vassal_stop_signal) {
+        if (linger_drain(c)) return;
+        c->lingering = 1;
+        conn_park(c, LIST_LINGER);
+        return;
     }
-    conn_close(c);
+    /* the worker stops after this: its epoll set goes with it */
+    deadline = vassal_monotonic() + LINGER_SECONDS;
+    while (!linger_drain(c)) {
+        double left = deadline - vassal_monotonic();
+        if (left <= 0 || wait_fd(c->fd, POLLIN, left) <= 0) {
+            conn_close(c);
+            return;
+        }
+    }
 }
 
 static int
@@ -466,7 +504,8 @@ conn_park(vconn *c, int which)
         c->registered = 1;
     }
     list_append(c, which, vassal_monotonic()
-                + (which == LIST_IDLE ? W.keepalive_timeout : W.socket_timeout));
+                + (which == LIST_IDLE ? W.keepalive_timeout
+                   : which == LIST_LINGER ? LINGER_SECONDS : W.socket_timeout));
     return 0;
 }
 
@@ -495,7 +534,7 @@ conn_read(vconn *c, size_t limit, double timeout)
         size_t room = (c->cap < limit ? c->cap : limit) - c->len;
         ssize_t n = read(c->fd, c->buf + c->len, room);
         int w;
-        if (n > 0) { c->len += (size_t)n; return n; }
+        if (n > 0) { c->len += (size_t)n; c->more = (size_t)n == room; return n; }
         if (n == 0) return 0;
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
@@ -695,12 +734,14 @@ read_body_length(pTHX_ vconn *c, size_t *pos, UV n, vassal_input *in)
         if (in->data) {
             r = recv_some(c->fd, SvPVX(in->data) + SvCUR(in->data), (size_t)n, W.socket_timeout);
             if (r <= 0) return -1;
+            c->more = (UV)r == n;
             SvCUR_set(in->data, SvCUR(in->data) + (STRLEN)r);
             in->size += r;
         }
         else {
             r = recv_some(c->fd, W.scratch, n < SCRATCH_SIZE ? (size_t)n : SCRATCH_SIZE, W.socket_timeout);
             if (r <= 0) return -1;
+            c->more = (UV)r == n || r == SCRATCH_SIZE;
             if (input_append(aTHX_ in, W.scratch, (size_t)r) < 0) return 500;
         }
         n -= (UV)r;
@@ -1394,9 +1435,19 @@ run_request(pTHX_ vconn *c, SV *envrv, int keepalive)
     if (commit && SvTRUE(*commit)) W.stop_reason = "psgix.harakiri.commit";
     if (W.max_requests && W.served >= W.max_requests) W.stop_reason = "max-requests";
 
-    /* close first: the client has its whole response before cleanup runs */
+    /* close first: the client has its whole response before cleanup runs.
+     * At once when the client asked for it (Connection: close, HTTP/1.0)
+     * and sent nothing more that we know of: the common case of close mode,
+     * four system calls a connection (accept4, read, sendmsg, close), the
+     * FIN in the response's segment. In stages (conn_close_lingering) when
+     * unread bytes may be there or coming: bytes after the request, a
+     * read that filled the buffer, a client that expected the connection
+     * to stay open and may have pipelined more. Not when the app took the
+     * socket (psgix.io: shutdown would cut its copy too) or the client is
+     * gone. */
     if (!W.r.keepalive || W.r.failed || W.r.io_taken || W.stop_reason) {
-        if (c->len && !W.r.failed) conn_close_lingering(c);
+        if (!W.r.failed && !W.r.io_taken && (c->len || c->more || keepalive))
+            conn_close_lingering(c);
         else conn_close(c);
         run_cleanup(aTHX_ env, envrv);
         return 0;
@@ -1720,6 +1771,10 @@ conn_ready(pTHX_ vconn *c)
     double deadline = c->deadline;
     if (c->closed) return;
     list_remove(c);
+    if (c->lingering) {
+        if (!linger_drain(c)) list_append(c, LIST_LINGER, deadline);
+        return;
+    }
     r = conn_read(c, conn_limit(c), 0);
     if (r > 0 || r == -3) conn_serve(aTHX_ c);
     else if (r == -4) list_append(c, was ? was : LIST_PARTIAL, deadline);
@@ -1729,7 +1784,8 @@ conn_ready(pTHX_ vconn *c)
 static int
 evict_oldest(void)
 {
-    vconn *victim = W.lists[LIST_IDLE].head ? W.lists[LIST_IDLE].head : W.lists[LIST_PARTIAL].head;
+    vconn *victim = W.lists[LIST_LINGER].head ? W.lists[LIST_LINGER].head
+                  : W.lists[LIST_IDLE].head ? W.lists[LIST_IDLE].head : W.lists[LIST_PARTIAL].head;
     if (!victim) return 0;
     conn_close(victim);
     return 1;
@@ -1794,7 +1850,7 @@ static void
 expire(double now)
 {
     int w;
-    for (w = LIST_PARTIAL; w <= LIST_IDLE; w++)
+    for (w = LIST_PARTIAL; w <= LIST_LAST; w++)
         while (W.lists[w].head && W.lists[w].head->deadline <= now)
             conn_close(W.lists[w].head);
 }
@@ -1804,7 +1860,7 @@ next_timeout_ms(void)
 {
     double next = 0, now;
     int w;
-    for (w = LIST_PARTIAL; w <= LIST_IDLE; w++)
+    for (w = LIST_PARTIAL; w <= LIST_LAST; w++)
         if (W.lists[w].head && (!next || W.lists[w].head->deadline < next))
             next = W.lists[w].head->deadline;
     if (!next) return -1;
@@ -1901,6 +1957,23 @@ setup(pTHX_ HV *opts)
     if (W.socket_timeout <= 0) W.socket_timeout = 4;
     if (W.keepalive_timeout <= 0) W.keepalive_timeout = W.socket_timeout;
     if (W.buffer_size < 512) W.buffer_size = 512;
+    /* TCP_DEFER_ACCEPT, as uWSGI (unless no-defer-accept): a TCP connection
+     * is queued for accept() once its first bytes have arrived (or after
+     * about socket-timeout seconds without any), not at the end of the
+     * handshake. Without it a worker that is faster than its clients takes
+     * the connection before the request, finds nothing to read, parks it in
+     * epoll and is woken a second time: twice the wake-ups (each one paid
+     * by the client's system call that completes the handshake or sends the
+     * request) and four more system calls per connection. The option
+     * belongs to the listening socket, shared by every worker and kept
+     * across reloads: set (or cleared) by each worker alike. */
+    sv = opt_fetch(aTHX_ opts, "defer_accept");
+    {
+        int defer = sv && !SvTRUE(sv) ? 0 : (int)(W.socket_timeout + 0.999);
+        for (i = 0; i < W.nls; i++)
+            if (!W.ls[i].is_unix)
+                (void)setsockopt(W.ls[i].fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer));
+    }
     W.slot = NULL;
     if ((sv = opt_fetch(aTHX_ opts, "scoreboard")) && SvROK(sv)) {
         vassal_board *board = INT2PTR(vassal_board *, SvIV(SvRV(sv)));
@@ -1964,7 +2037,18 @@ static void
 teardown(pTHX)
 {
     int i, w;
-    for (w = LIST_PARTIAL; w <= LIST_IDLE; w++)
+    /* lingering connections get the rest of their time (at most
+     * LINGER_SECONDS in all: the deadlines are absolute) */
+    while (W.lists[LIST_LINGER].head) {
+        vconn *c = W.lists[LIST_LINGER].head;
+        double left = c->deadline - vassal_monotonic();
+        list_remove(c);
+        if (left > 0 && wait_fd(c->fd, POLLIN, left) > 0 && !linger_drain(c))
+            list_append(c, LIST_LINGER, c->deadline);
+        else
+            conn_close(c);
+    }
+    for (w = LIST_PARTIAL; w <= LIST_LAST; w++)
         while (W.lists[w].head) conn_close(W.lists[w].head);
     bury();
     while (W.pool) {

@@ -29,6 +29,7 @@ my %OPTIONS = (
     'procname'            => { type => 'string', help => 'process name of the master (workers get it with " (worker N)")' },
     # requests
     'socket-timeout'      => { type => 'int',    help => 'seconds a client may stay silent (default 4)' },
+    'no-defer-accept'     => { type => 'bool',   help => 'do not set TCP_DEFER_ACCEPT on TCP sockets (by default a connection is accepted once its request has arrived)' },
     'buffer-size'         => { type => 'int',    help => 'largest request header section (HTTP) or uwsgi packet, in bytes (default 65536)' },
     'limit-post'          => { type => 'count',  help => 'largest request body in bytes, larger gets 413 (0: no limit)' },
     'post-buffering'      => { type => 'count',  help => 'request bodies larger than this many bytes are kept in a temporary file (default 1048576)' },

@@ -18,7 +18,7 @@ our $VERSION = '0.01';
 #   scoreboard, slot     this worker's slot (0-based)
 #   status_fd  the pipe the master reads "A<pid>" / "S<pid>" from
 #   socket_timeout, keepalive_timeout, buffer_size, limit_post,
-#   post_buffering, max_requests
+#   post_buffering, max_requests, defer_accept
 sub run {
     my ($class, %a) = @_;
     my %opts = (
@@ -29,7 +29,7 @@ sub run {
         tmpdir    => $ENV{TMPDIR} && -d $ENV{TMPDIR} ? $ENV{TMPDIR} : File::Spec->tmpdir,
     );
     for my $k (qw(scoreboard slot status_fd socket_timeout keepalive_timeout buffer_size
-                  limit_post post_buffering max_requests)) {
+                  limit_post post_buffering max_requests defer_accept)) {
         $opts{$k} = $a{$k} if defined $a{$k};
     }
     return Vassal::XS::worker_run(\%opts);
@@ -185,7 +185,9 @@ writer not closed when the app returns is closed then.
 
 Options: C<scoreboard> and C<slot>, C<status_fd>, C<socket_timeout>,
 C<keepalive_timeout>, C<buffer_size>, C<limit_post>, C<post_buffering>,
-C<max_requests>.
+C<max_requests>, C<defer_accept> (default true: C<TCP_DEFER_ACCEPT> of
+C<socket_timeout> seconds on TCP listeners, as uWSGI sets unless
+C<no-defer-accept>).
 
 =item respond($conn, $env, $res)
 

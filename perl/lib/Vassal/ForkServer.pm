@@ -35,11 +35,16 @@ sub uid_allowed {
     return scalar grep { $_ == $uid } @{ $self->{allow_uids} };
 }
 
-# Binds the socket, mode 0600 (a stale socket file is removed first).
+# Binds the socket, mode 0600. A stale socket file is removed first; a live
+# one is left alone: replacing it would silently take every later adoption
+# away from the fork server (and the Emperor) that owns it.
 sub listen {
     my ($self) = @_;
     my $path = $self->{path};
     if (-S $path) {
+        if (IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $path)) {
+            die "fork-server socket $path is in use: another fork server listens on it\n";
+        }
         unlink $path or die "cannot remove stale fork-server socket $path: $!\n";
     }
     elsif (-e $path) {

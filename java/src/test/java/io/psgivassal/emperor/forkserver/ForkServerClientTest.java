@@ -178,4 +178,18 @@ class ForkServerClientTest {
     }
   }
 
+  @Test
+  void warmUpRunsTheClientPathAndLeavesNoDescriptorBehind() throws Exception {
+    ForkServerClient.warmUp(); // the first call may open what the JVM keeps open anyway (a library)
+    long before;
+    try (var fds = java.nio.file.Files.list(Path.of("/proc/self/fd"))) {
+      before = fds.count();
+    }
+    for (int i = 0; i < 5; i++) {
+      ForkServerClient.warmUp(); // throws if the reply read back is not our own pid
+    }
+    try (var fds = java.nio.file.Files.list(Path.of("/proc/self/fd"))) {
+      assertEquals(before, fds.count(), "descriptors open after five more warm-ups");
+    }
+  }
 }

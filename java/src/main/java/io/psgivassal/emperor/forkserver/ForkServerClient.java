@@ -85,8 +85,9 @@ public final class ForkServerClient {
     int[] pair = UnixSockets.socketPair();
     try (PendingAdoption pending = new PendingAdoption(pair[0])) {
       int self = (int) ProcessHandle.current().pid();
-      byte[] request = new ForkServerRequest(AttachedFds.of(pair[1], -1, -1).mask(), List.of("warm-up")).encode();
-      UnixSockets.sendWithFds(pair[0], request, AttachedFds.of(pair[1], -1, -1).inWireOrder());
+      AttachedFds fds = AttachedFds.of(pair[1], -1, -1);
+      byte[] request = new ForkServerRequest(fds.mask(), List.of("warm-up")).encode();
+      UnixSockets.sendWithFds(pair[0], request, fds.inWireOrder());
       UnixSockets.Received got = UnixSockets.recvWithFds(pair[1], request.length, 1);
       for (int fd : got.fds()) {
         FileDescriptors.closeQuietly(fd);

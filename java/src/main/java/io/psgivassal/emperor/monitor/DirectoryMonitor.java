@@ -35,8 +35,9 @@ import org.slf4j.LoggerFactory;
  * that was renamed in, closed after writing or touched is examined at once, so a new vassal starts
  * within a millisecond of its file appearing; so is a link as it is created. A file still being
  * written ({@code IN_CREATE}, {@code IN_MODIFY}) waits for its close, so that half a config is
- * never read, with a settled rescan as the fallback for writers that never close. A periodic rescan is the safety net for whatever notifications
- * miss (queue overflow, file systems without inotify). Everything runs on the loop thread.
+ * never read, with a settled rescan as the fallback for writers that never close. A periodic
+ * rescan is the safety net for whatever notifications miss (queue overflow, file systems without
+ * inotify). Everything runs on the loop thread.
  */
 public final class DirectoryMonitor implements Monitor {
   private static final Logger log = LoggerFactory.getLogger(DirectoryMonitor.class);

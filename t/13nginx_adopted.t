@@ -9,13 +9,9 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use EmperorTest qw(root free_port write_file wait_until http_get parent_of start_emperor);
-use NginxTest qw(nginx_binary start_nginx check_requests_arrive_intact);
+use NginxTest qw(require_nginx start_nginx check_requests_arrive_intact);
 
-if (!nginx_binary()) {
-    fail('nginx is not installed (Debian: nginx-light); the nginx tests need it');
-    done_testing;
-    exit;
-}
+require_nginx();
 my $root = root();
 my $dir = NginxTest::tempdir();
 mkdir "$dir/vassals" or die $!;

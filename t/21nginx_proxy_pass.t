@@ -7,13 +7,9 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use NginxTest qw(nginx_binary start_vassal start_nginx check_requests_arrive_intact);
+use NginxTest qw(require_nginx start_vassal start_nginx check_requests_arrive_intact);
 
-if (!nginx_binary()) {
-    fail('nginx is not installed (Debian: nginx-light); the nginx tests need it');
-    done_testing;
-    exit;
-}
+require_nginx();
 my $dir = NginxTest::tempdir();
 my $vassal = start_vassal($dir);
 my $nginx = start_nginx($dir, "proxy_pass http://127.0.0.1:$vassal->{http_port}");

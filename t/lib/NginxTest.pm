@@ -19,7 +19,7 @@ use POSIX ();
 use Test::More;
 use Time::HiRes qw(sleep time);
 
-our @EXPORT_OK = qw(nginx_binary start_vassal start_nginx check_requests_arrive_intact);
+our @EXPORT_OK = qw(nginx_binary require_nginx start_vassal start_nginx check_requests_arrive_intact);
 
 my @STARTED;    # process groups to kill at the end
 my $OWNER = $$;
@@ -93,6 +93,15 @@ sub nginx_binary {
         return "$dir/nginx" if -x "$dir/nginx";
     }
     return undef;
+}
+
+# The nginx tests need Debian's nginx: its absence is a failure (make deps
+# installs it), reported once, and the test file ends there.
+sub require_nginx {
+    return if nginx_binary();
+    Test::More::fail('nginx is not installed (Debian: nginx-light); the nginx tests need it');
+    Test::More::done_testing();
+    exit;
 }
 
 sub tempdir {

@@ -91,15 +91,7 @@ class LifecycleIT extends WorldFixture {
     world.writeApp("slow.ini", port, "psgi = " + world.app("slow.psgi") + "\n");
     emperor = world.start(world.builder().gracefulShutdown(true));
     awaitAccepting("slow.ini");
-    Path mark = world.dir.resolve("in-flight");
-    CompletableFuture<Http.Response> inFlight = CompletableFuture.supplyAsync(() -> {
-      try {
-        return Http.get(port, "/?mark=" + mark, Duration.ofSeconds(30));
-      } catch (IOException e) {
-        throw new RuntimeException(e);
-      }
-    });
-    Await.until("the request is being served", WAIT, () -> Files.exists(mark));
+    CompletableFuture<Http.Response> inFlight = slowRequestInFlight(port);
     Files.delete(world.vassals.resolve("slow.ini"));
     Http.Response r = inFlight.get(60, TimeUnit.SECONDS);
     assertEquals(200, r.status());
@@ -114,15 +106,7 @@ class LifecycleIT extends WorldFixture {
     world.writeApp("slow.ini", port, "psgi = " + world.app("slow.psgi") + "\n");
     emperor = world.start(world.builder());
     awaitAccepting("slow.ini");
-    Path mark = world.dir.resolve("in-flight");
-    CompletableFuture<Http.Response> inFlight = CompletableFuture.supplyAsync(() -> {
-      try {
-        return Http.get(port, "/?mark=" + mark, Duration.ofSeconds(30));
-      } catch (IOException e) {
-        throw new RuntimeException(e);
-      }
-    });
-    Await.until("the request is being served", WAIT, () -> Files.exists(mark));
+    CompletableFuture<Http.Response> inFlight = slowRequestInFlight(port);
     Files.delete(world.vassals.resolve("slow.ini"));
     world.events.await("slow.ini", Type.REMOVED, 1, WAIT);
     assertThrows(Exception.class, () -> inFlight.get(60, TimeUnit.SECONDS), "byte 0 stops at once");
@@ -187,5 +171,19 @@ class LifecycleIT extends WorldFixture {
     Http.await200(port, WAIT);
     Await.until("loyal and off the blacklist", WAIT,
         () -> view("broken.ini").loyal() && emperor.blacklist().isEmpty() && !view("broken.ini").blacklisted());
+  }
+
+  /** A request to slow.psgi, returned once the app is serving it (it touches ?mark= first). */
+  private CompletableFuture<Http.Response> slowRequestInFlight(int port) throws Exception {
+    Path mark = world.dir.resolve("in-flight");
+    CompletableFuture<Http.Response> inFlight = CompletableFuture.supplyAsync(() -> {
+      try {
+        return Http.get(port, "/?mark=" + mark, Duration.ofSeconds(30));
+      } catch (IOException e) {
+        throw new RuntimeException(e);
+      }
+    });
+    Await.until("the request is being served", WAIT, () -> Files.exists(mark));
+    return inFlight;
   }
 }

@@ -1479,7 +1479,7 @@ http_request(pTHX_ vconn *c, size_t head_len)
     HV *env;
     SV *envrv;
     size_t pos = head_len;
-    int rc, keep;
+    int rc, keep, is_head;
     UV total;
 
     rc = vassal_http_parse_head(c->buf, head_len, &req);
@@ -1489,6 +1489,9 @@ http_request(pTHX_ vconn *c, size_t head_len)
         else refuse(c, 400, "malformed request");
         return 0;
     }
+    /* req points into c->buf, which reading the body moves (compaction) or
+     * reallocates: everything needed of the head is taken before that. */
+    is_head = req.method_len == 4 && memcmp(req.method, "HEAD", 4) == 0;
     request_begins();
     ENTER;
     SAVETMPS;
@@ -1548,8 +1551,7 @@ http_request(pTHX_ vconn *c, size_t head_len)
     keep = req.minor == 1 ? !info.conn_close : info.conn_keepalive;
     W.r.proto = VASSAL_PROTO_HTTP;
     W.r.minor = req.minor;
-    W.r.head = req.method_len == 4 && memcmp(req.method, "HEAD", 4) == 0;
-    /* from here on req points into moved bytes: the next request's */
+    W.r.head = is_head;
     conn_consume(c, &pos);
     rc = run_request(aTHX_ c, envrv, keep);
     FREETMPS;

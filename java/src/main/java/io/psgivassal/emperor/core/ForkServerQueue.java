@@ -1,5 +1,6 @@
 package io.psgivassal.emperor.core;
 
+import io.psgivassal.emperor.forkserver.AdoptedPidCheck;
 import io.psgivassal.emperor.forkserver.AdoptionTimeoutException;
 import io.psgivassal.emperor.forkserver.AttachedFds;
 import io.psgivassal.emperor.forkserver.ForkServerClient;
@@ -9,6 +10,7 @@ import io.psgivassal.emperor.forkserver.PendingAdoption;
 import io.psgivassal.emperor.natives.Epoll;
 import io.psgivassal.emperor.natives.FileDescriptors;
 import io.psgivassal.emperor.natives.NativeException;
+import io.psgivassal.emperor.natives.ProcFs;
 import io.psgivassal.emperor.natives.UnixSockets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -39,9 +41,30 @@ final class ForkServerQueue {
 
     /** This request failed (the fork server refused it, timed out, ...); the vassal should try again later. */
     void failed(Vassal v, String why);
+
+    /** Is {@code pid} already a supervised vassal process? */
+    boolean attached(int pid);
   }
 
-  private record InFlight(PendingAdoption pending, int pipeFd, int configFd, EventLoop.Timer timeout) {}
+  /** How often a replied pid that is not re-parented yet is looked at again. */
+  private static final long REPARENT_POLL_MILLIS = 2;
+
+  private static final class InFlight {
+    final PendingAdoption pending;
+    final int pipeFd;
+    final int configFd;
+    final EventLoop.Timer timeout;
+    EventLoop.Timer recheck;
+
+    InFlight(PendingAdoption pending, int pipeFd, int configFd, EventLoop.Timer timeout) {
+      this.pending = pending;
+      this.pipeFd = pipeFd;
+      this.configFd = configFd;
+      this.timeout = timeout;
+    }
+  }
+
+  private final int emperorPid = (int) ProcessHandle.current().pid();
 
   private final ForkServerClient client;
   private final EventLoop loop;
@@ -82,8 +105,8 @@ final class ForkServerQueue {
       InFlight f = inFlight.remove(v);
       if (f != null) {
         finish(f);
-        FileDescriptors.closeQuietly(f.pipeFd());
-        FileDescriptors.closeQuietly(f.configFd());
+        FileDescriptors.closeQuietly(f.pipeFd);
+        FileDescriptors.closeQuietly(f.configFd);
         pump();
       }
     }
@@ -173,17 +196,41 @@ final class ForkServerQueue {
     }
     OptionalInt pid;
     try {
-      pid = f.pending().onReadable();
+      pid = f.pending.onReadable();
     } catch (ForkServerException e) {
       fail(v, e.getMessage());
       return;
     }
     if (pid.isPresent()) {
+      loop.unregister(f.pending.fd());
+      check(v, f, pid.getAsInt(), System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(AdoptedPidCheck.REPARENT_WAIT_MILLIS));
+    }
+  }
+
+  /** Attaches the replied pid only once it is provably the adoption (see {@link AdoptedPidCheck}). */
+  private void check(Vassal v, InFlight f, int pid, long deadline) {
+    f.recheck = null;
+    if (inFlight.get(v) != f) {
+      return;
+    }
+    AdoptedPidCheck.Verdict verdict = AdoptedPidCheck.judge(pid, f.pending.forkServerPid(), emperorPid,
+        outcome::attached, ProcFs::stat);
+    if (verdict instanceof AdoptedPidCheck.Wait w && System.nanoTime() < deadline) {
+      f.recheck = loop.schedule(REPARENT_POLL_MILLIS, TimeUnit.MILLISECONDS, () -> check(v, f, pid, deadline));
+      return;
+    }
+    if (verdict instanceof AdoptedPidCheck.Accept) {
       inFlight.remove(v);
       finish(f);
-      outcome.adopted(v, pid.getAsInt(), f.pipeFd(), f.configFd());
+      outcome.adopted(v, pid, f.pipeFd, f.configFd);
       pump();
+      return;
     }
+    String why = verdict instanceof AdoptedPidCheck.Refuse r ? r.why()
+        : ((AdoptedPidCheck.Wait) verdict).why() + " after " + AdoptedPidCheck.REPARENT_WAIT_MILLIS + " ms";
+    log.warn("vassal {}: fork server {} (pid {}) replied with pid {}, refused: {}; nothing was attached or signalled",
+        v.label(), socket(), f.pending.forkServerPid(), pid, why);
+    fail(v, "refused its pid reply (" + why + ")");
   }
 
   private void fail(Vassal v, String why) {
@@ -192,16 +239,20 @@ final class ForkServerQueue {
       return;
     }
     finish(f);
-    FileDescriptors.closeQuietly(f.pipeFd());
-    FileDescriptors.closeQuietly(f.configFd());
+    FileDescriptors.closeQuietly(f.pipeFd);
+    FileDescriptors.closeQuietly(f.configFd);
     outcome.failed(v, "fork server " + socket() + ": " + why);
     pump();
   }
 
   private void finish(InFlight f) {
-    f.timeout().cancel();
-    loop.unregister(f.pending().fd());
-    f.pending().close();
+    f.timeout.cancel();
+    if (f.recheck != null) {
+      f.recheck.cancel();
+      f.recheck = null;
+    }
+    loop.unregister(f.pending.fd());
+    f.pending.close();
   }
 
   private void markDown(String why) {
@@ -228,8 +279,8 @@ final class ForkServerQueue {
     }
     for (Map.Entry<Vassal, InFlight> e : inFlight.entrySet()) {
       finish(e.getValue());
-      FileDescriptors.closeQuietly(e.getValue().pipeFd());
-      FileDescriptors.closeQuietly(e.getValue().configFd());
+      FileDescriptors.closeQuietly(e.getValue().pipeFd);
+      FileDescriptors.closeQuietly(e.getValue().configFd);
     }
     inFlight.clear();
     waiting.clear();

@@ -32,12 +32,16 @@ final class Launcher implements ForkServerQueue.Outcome {
   private final HookRunner hooks;
   private final Started started;
   private final Runnable changed;
+  private final java.util.function.IntPredicate attached;
   private final PlainSpawner spawner;
   private final Map<Path, ForkServerQueue> forkServers = new HashMap<>();
   private final Deque<Vassal> spawnQueue = new ArrayDeque<>();
   private boolean spawnDrainScheduled;
 
-  Launcher(EmperorConfig config, EventLoop loop, HookRunner hooks, Started started, Runnable changed) {
+  /** {@code attached}: is a pid already a supervised vassal (a fork server must not name one twice)? */
+  Launcher(EmperorConfig config, EventLoop loop, HookRunner hooks, Started started, Runnable changed,
+      java.util.function.IntPredicate attached) {
+    this.attached = attached;
     this.config = config;
     this.loop = loop;
     this.hooks = hooks;
@@ -170,6 +174,11 @@ final class Launcher implements ForkServerQueue.Outcome {
     v.start.queue = null;
     v.start = null;
     started.started(v, pid, pipeFd, configFd);
+  }
+
+  @Override
+  public boolean attached(int pid) {
+    return attached.test(pid);
   }
 
   @Override

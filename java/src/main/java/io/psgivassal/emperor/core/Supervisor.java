@@ -61,7 +61,8 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     this.loop = loop;
     this.listeners = listeners;
     this.hooks = hooks;
-    this.launcher = new Launcher(config, loop, hooks, this, () -> dirty = true);
+    this.launcher = new Launcher(config, loop, hooks, this, () -> dirty = true,
+        pid -> vassals.values().stream().anyMatch(v -> v.alive() && v.pid() == pid));
     this.blacklist = new Blacklist(config.throttle(), config.maxThrottle());
     this.messages = new PipeMessages(loop, this::fire, config.heartbeat(), this, () -> dirty = true);
     this.gate = new OnDemandGate(loop, this::launch, () -> dirty = true);

@@ -17,16 +17,28 @@ import java.util.OptionalInt;
  */
 public final class PendingAdoption implements Closeable {
   private final int fd;
+  private final int forkServerPid;
   private final ByteArrayOutputStream received = new ByteArrayOutputStream();
   private final byte[] chunk = new byte[4096];
   private boolean closed;
 
+  /** @throws NativeException if the socket's peer credentials cannot be read */
   PendingAdoption(int fd) {
     this.fd = fd;
+    this.forkServerPid = UnixSockets.peerCredentials(fd).pid();
   }
 
   public int fd() {
     return fd;
+  }
+
+  /**
+   * The process that listens on the fork-server socket, as the kernel saw it when this request
+   * connected (0 if it lives in another pid namespace): the one fact about the fork server that
+   * does not come from the fork server. See {@link AdoptedPidCheck}.
+   */
+  public int forkServerPid() {
+    return forkServerPid;
   }
 
   /**

@@ -63,6 +63,8 @@ interface LibC extends Library {
 
   int setsockopt(int fd, int level, int optname, int[] optval, int optlen);
 
+  int getsockopt(int fd, int level, int optname, int[] optval, int[] optlen);
+
   int getsockname(int fd, byte[] addr, int[] addrlen);
 
   int accept4(int fd, Pointer addr, Pointer addrlen, int flags);

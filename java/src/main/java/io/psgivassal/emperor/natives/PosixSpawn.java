@@ -32,8 +32,16 @@ public final class PosixSpawn {
   /**
    * What to start. {@code inherit} maps child descriptor number to the parent descriptor placed
    * there; the child keeps 0, 1, 2 (unless mapped) plus exactly these, everything else is closed.
+   * {@code newSession}: setsid in the child (every vassal); without it the child stays in the
+   * caller's session and process group.
    */
-  public record Request(String path, List<String> argv, Map<String, String> env, Map<Integer, Integer> inherit) {
+  public record Request(String path, List<String> argv, Map<String, String> env, Map<Integer, Integer> inherit,
+      boolean newSession) {
+    /** A request for a new session, as every vassal gets. */
+    public Request(String path, List<String> argv, Map<String, String> env, Map<Integer, Integer> inherit) {
+      this(path, argv, env, inherit, true);
+    }
+
     public Request {
       argv = List.copyOf(argv);
       env = Map.copyOf(env);
@@ -45,7 +53,7 @@ public final class PosixSpawn {
   }
 
   /**
-   * Spawns the request in a new session, with an empty signal mask and every signal at its
+   * Spawns the request (in a new session unless it says otherwise), with an empty signal mask and every signal at its
    * default disposition (the JVM blocks and handles several; a vassal must not inherit that).
    *
    * @return the child's pid
@@ -87,7 +95,7 @@ public final class PosixSpawn {
           check("posix_spawnattr_setsigmask", LibC.INSTANCE.posix_spawnattr_setsigmask(attr, empty));
           check("posix_spawnattr_setsigdefault", LibC.INSTANCE.posix_spawnattr_setsigdefault(attr, all));
           check("posix_spawnattr_setflags", LibC.INSTANCE.posix_spawnattr_setflags(attr,
-              (short) (POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID)));
+              (short) (POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | (request.newSession() ? POSIX_SPAWN_SETSID : 0))));
 
           IntByReference pid = new IntByReference();
           StringArray argv = new StringArray(request.argv().toArray(new String[0]), "UTF-8");

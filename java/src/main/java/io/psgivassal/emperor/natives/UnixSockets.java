@@ -88,6 +88,25 @@ public final class UnixSockets {
     }
   }
 
+  /** The credentials of a UNIX socket's peer, as the kernel recorded them. */
+  public record PeerCredentials(int pid, int uid, int gid) {}
+
+  private static final int SO_PEERCRED = 17;
+
+  /**
+   * getsockopt(SO_PEERCRED): for a connected socket, the process that called listen() or
+   * socketpair() on the other end, as of that call. The kernel fills it in; the peer cannot lie.
+   * The pid is 0 when the peer lives in another pid namespace.
+   */
+  public static PeerCredentials peerCredentials(int fd) {
+    int[] ucred = new int[3];
+    int[] len = {12};
+    if (LibC.INSTANCE.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ucred, len) != 0) {
+      throw NativeException.last("getsockopt(SO_PEERCRED)");
+    }
+    return new PeerCredentials(ucred[0], ucred[1], ucred[2]);
+  }
+
   /** A close-on-exec listening socket bound to {@code path} (blocking accept). */
   public static int listen(Path path, int backlog) {
     return listen(path, backlog, false);

@@ -307,6 +307,39 @@ class EmperorTest {
   }
 
   @Test
+  void aForkServerPidReplyNamingAProcessThatIsNotItsAdoptionIsRefusedAndThatProcessIsNeverSignalled()
+      throws Exception {
+    Path bin = script("fake-vassal", WELL_BEHAVED);
+    // another session (a child of the JVM, so only the session gives it away)
+    Process otherSession = new ProcessBuilder("setsid", "sleep", "120").start();
+    // the fork server's session, but never re-parented to the Emperor (its parent sh waits for it)
+    Process parent = new ProcessBuilder("sh", "-c", "sleep 120 >/dev/null & echo $!; wait").start();
+    int notReparented = Integer.parseInt(new java.io.BufferedReader(new java.io.InputStreamReader(
+        parent.getInputStream(), StandardCharsets.US_ASCII)).readLine().trim());
+    List<Integer> victims = List.of((int) otherSession.pid(), notReparented);
+    try {
+      for (int victim : victims) {
+        Path sock = dir.resolve("fork-" + victim + ".sock");
+        try (FakeForkServer fs = new FakeForkServer(sock, realPid -> victim)) {
+          start(Emperor.builder().vassalDirectory(vassalDir("app1.ini")).binaryPath(bin.toString())
+              .forkServerSocket(sock).reloadMercy(Duration.ofSeconds(2)));
+          Await.until("two adoptions asked for", WAIT, () -> fs.requests.size() >= 2);
+          assertEquals(VassalState.ADOPTING, view("app1.ini").state(), "pid " + victim + " was not attached");
+          assertEquals(0, events.count("app1.ini", VassalEvent.Type.SPAWNED));
+          emperor.stopAsync().awaitTerminated(20, TimeUnit.SECONDS);
+        }
+        assertTrue(ProcFs.stat(victim).map(st -> !st.zombie()).orElse(false),
+            "pid " + victim + " is alive after the Emperor stopped");
+      }
+    } finally {
+      otherSession.destroyForcibly();
+      Signals.kill(notReparented, Signals.SIGKILL);
+      parent.waitFor(10, TimeUnit.SECONDS);
+      otherSession.waitFor(10, TimeUnit.SECONDS);
+    }
+  }
+
+  @Test
   void aTextConfigTravelsOverTheConfigPipeAndIsSentAgainOnByte2() throws Exception {
     Path out = dir.resolve("configs");
     // reads a config packet, asks for it again (2), reads it again; exits on byte 1 (like an adopted vassal)

@@ -14,8 +14,8 @@ our $VERSION = '0.01';
 my %OPTIONS = (
     'ini'                 => { type => 'include', multi => 1, help => 'read the [uwsgi] section of an ini file (FILE, FILE:SECTION or emperor://NAME)' },
     # sockets
-    'socket'              => { type => 'string', multi => 1, help => 'serve the uwsgi protocol (nginx uwsgi_pass) on host:port or a UNIX socket path' },
-    'http-socket'         => { type => 'string', multi => 1, help => 'serve HTTP/1.1 on host:port or a UNIX socket path' },
+    'socket'              => { type => 'string', multi => 1, help => 'serve the uwsgi protocol (nginx uwsgi_pass) on host:port, a UNIX socket path or fd://N' },
+    'http-socket'         => { type => 'string', multi => 1, help => 'serve HTTP/1.1 on host:port, a UNIX socket path or fd://N (an inherited listening socket)' },
     'listen'              => { type => 'int',    help => 'listen queue (backlog) of the sockets (default 100)' },
     'chmod-socket'        => { type => 'mode',   help => 'mode of the UNIX sockets (default 666 when given without a value)' },
     # processes

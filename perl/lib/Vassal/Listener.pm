@@ -1,7 +1,7 @@
 package Vassal::Listener;
 use strict;
 use warnings;
-use Socket qw(AF_INET AF_INET6 AF_UNIX SOCK_STREAM SOL_SOCKET SO_REUSEADDR IPPROTO_TCP TCP_NODELAY
+use Socket qw(AF_INET AF_INET6 AF_UNIX SOCK_STREAM SOL_SOCKET SO_REUSEADDR SO_ACCEPTCONN IPPROTO_TCP TCP_NODELAY
               pack_sockaddr_un unpack_sockaddr_in unpack_sockaddr_in6 sockaddr_family inet_ntop);
 use IO::Socket::IP;
 use IO::Socket::UNIX;
@@ -13,14 +13,36 @@ our $VERSION = '0.01';
 # listening sockets across a reload.
 my %OPTION_OF = (http => 'http-socket', uwsgi => 'socket');
 
-# new(spec => 'host:port' | '/path' | '@abstract', proto => 'http' | 'uwsgi',
+# new(spec => 'host:port' | '/path' | '@abstract' | 'fd://N', proto => 'http' | 'uwsgi',
 #     backlog => 100, chmod => '660')
 sub new {
     my ($class, %args) = @_;
     my $self = bless { backlog => 100, proto => 'http', %args }, $class;
     die "Vassal::Listener: proto must be http or uwsgi\n" unless $OPTION_OF{ $self->{proto} };
+    if (defined $self->{spec} && $self->{spec} =~ m{\Afd://([0-9]+)\z}) {
+        # uWSGI's fd://N: serve descriptor N, already listening, instead of binding
+        my $fd = $1 + 0;
+        my $why = not_listening($fd);
+        die "cannot use $OPTION_OF{ $self->{proto} } fd://$fd: $why\n" if $why;
+        $self->{named_fd} = $fd;
+        $self->adopt_fd($fd);
+        return $self;
+    }
     @$self{qw(kind host port path)} = parse_spec($self->{spec}, $OPTION_OF{ $self->{proto} });
     return $self;
+}
+
+# Why descriptor $fd is not a listening socket ('fd N is not open', ...),
+# or undef when it is one. Looks at a dup(), never at $fd itself.
+sub not_listening {
+    my ($fd) = @_;
+    open(my $probe, '<&', $fd) or return "fd $fd is not open";
+    my $on = getsockopt($probe, SOL_SOCKET, SO_ACCEPTCONN);
+    my $err = $!;
+    close $probe;
+    return "fd $fd is not a socket ($err)" unless defined $on;
+    return "fd $fd is a socket that is not listening" unless unpack 'i', $on;
+    return undef;
 }
 
 # uWSGI's rule: a spec with a colon that does not start with / or @ is TCP
@@ -44,6 +66,7 @@ sub parse_spec {
 }
 
 sub spec   { $_[0]{spec} }
+sub named_fd { $_[0]{named_fd} }    # N of an fd://N listener
 sub proto  { $_[0]{proto} }
 sub option { $OPTION_OF{ $_[0]{proto} } }
 sub socket { $_[0]{sock} }
@@ -101,9 +124,15 @@ sub bind {
 }
 
 # Uses an already listening socket (the Emperor's on-demand socket at fd 0,
-# or one kept across a reload) instead of binding.
+# one kept across a reload, an fd://N) instead of binding. An fd://N
+# listener learns its address from the socket.
 sub adopt_fd {
     my ($self, $fd) = @_;
+    if (defined $self->{named_fd}) {
+        my @addr = fd_address($fd);
+        @$self{qw(kind host port path)} = @addr == 2 ? ('tcp', @addr, undef)
+            : ('unix', undef, undef, defined $addr[0] && length $addr[0] ? $addr[0] : $self->{spec});
+    }
     my $sock;
     if ($self->is_unix) {
         $sock = IO::Socket::UNIX->new_from_fd($fd, 'r+');
@@ -142,10 +171,21 @@ sub sock_address {
     return;
 }
 
-# Does this (configured) listener name the address $sock is bound to?
-sub matches_socket {
-    my ($self, $sock) = @_;
-    my @addr = sock_address($sock) or return 0;
+# Where descriptor $fd is bound, as sock_address says; looks at a dup(),
+# so that closing it does not close $fd.
+sub fd_address {
+    my ($fd) = @_;
+    open(my $probe, '<&', $fd) or return;
+    my @addr = sock_address($probe);
+    close $probe;
+    return @addr;
+}
+
+# Does this (configured) listener name @addr, a socket's address as
+# sock_address returns it?
+sub matches_address {
+    my ($self, @addr) = @_;
+    return 0 unless @addr;
     if ($self->is_unix) {
         return @addr == 1 && defined $addr[0] && $addr[0] eq $self->{path};
     }
@@ -236,8 +276,15 @@ is replaced; C<chmod> (C<chmod-socket>) sets its mode; C<backlog>
 connections inherit.
 
 A listener can instead adopt an already listening descriptor: the Emperor's
-on-demand socket (fd 0), or one kept across a reload, whose numbers travel in
-C<VASSAL_LISTEN_FDS> as C<proto|spec|fd;...>.
+on-demand or held socket (fd 0), or one kept across a reload, whose numbers
+travel in C<VASSAL_LISTEN_FDS> as C<proto|spec|fd;...>.
+
+The spec C<fd://N> (uWSGI's) names such a descriptor itself: the listener
+serves descriptor C<N>, which must already be a listening socket (C<new>
+dies with C<cannot use http-socket fd://N: fd N is not open> - or I<is not a
+socket>, I<is a socket that is not listening> - otherwise), and takes its
+address (TCP or UNIX, for C<SERVER_NAME>/C<SERVER_PORT>) from it. It never
+binds, and C<close> never removes a socket file it did not create.
 
 =head1 METHODS
 
@@ -251,11 +298,16 @@ C<close> removes a UNIX socket file this process created (or inherited across a 
 
 =item spec, proto, option, socket, fd, is_unix, server_name, server_port, describe
 
-=item matches_socket($sock) - is C<$sock> bound to this listener's address?
+=item matches_address(@addr) - is C<@addr> (what C<sock_address> returns) this listener's address?
 
 =item keep_across_exec - clears close-on-exec; returns the C<VASSAL_LISTEN_FDS> item
 
-=item inherited_from_env($value), parse_spec($spec, $option), sock_address($sock)
+=item inherited_from_env($value), parse_spec($spec, $option), sock_address($sock), fd_address($fd)
+
+=item not_listening($fd) - why descriptor C<$fd> is not a listening socket (not open, not a
+socket, not listening), or undef when it is one
+
+=item named_fd - C<N> of an C<fd://N> listener
 
 =item worker_info - the hash L<Vassal::XS/worker_run> takes for each listener
 

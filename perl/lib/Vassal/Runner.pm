@@ -133,7 +133,10 @@ sub _run {
         $app = sub { [503, ['Content-Type' => 'text/plain'], ["no app loaded\n"]] };
     }
 
-    my @listeners = $self->listeners($config, $opt{ondemand_fd});
+    # an adopted vassal gets fd 0 only with mask 0x04 (the fork server says
+    # so); its fd 0 may otherwise be its base's
+    my $ondemand_fd = $opt{adopted} ? $opt{ondemand_fd} : $self->spawned_ondemand_fd;
+    my @listeners = $self->listeners($config, $ondemand_fd);
 
     require Vassal::Server;
     my @post_fork = map {
@@ -236,10 +239,14 @@ sub _uid_of {
 }
 
 # The listeners from socket (uwsgi) and http-socket (HTTP), in the order
-# they were configured. The Emperor's on-demand socket (fd 0) is served in
-# place of the configured socket it is bound to - or of the first one, or as
-# HTTP when none is configured. Sockets kept across a reload
-# (VASSAL_LISTEN_FDS) are reused instead of bound again.
+# they were configured. An fd://N address serves descriptor N as it is.
+# The Emperor's on-demand or held socket ($ondemand_fd: fd 0) is served in
+# place of the configured socket bound to the same address - or, when none
+# is, of the first one that is not an fd://N, or as HTTP when no socket is
+# configured (uWSGI serves it; a vassal with nothing but fd://N sockets
+# leaves it alone). Sockets kept across a reload (VASSAL_LISTEN_FDS) are
+# reused instead of bound again; fd 0 among them is matched afresh, by
+# address, like the first time, so that it is taken once.
 sub listeners {
     my ($self, $config, $ondemand_fd) = @_;
     my $backlog = $config->get('listen') // 100;
@@ -250,33 +257,46 @@ sub listeners {
                               backlog => $backlog, chmod => $chmod);
     } grep { $_->[0] eq 'socket' || $_->[0] eq 'http-socket' } $config->pairs;
 
+    # descriptors an fd://N listener already serves: not to be taken (or closed) again
+    my %taken = map { $_->fd => 1 } grep { $_->socket } @listeners;
+    $ondemand_fd = undef if defined $ondemand_fd && $taken{$ondemand_fd};
+    $taken{$ondemand_fd} = 1 if defined $ondemand_fd;
+
     my $inherited = Vassal::Listener::inherited_from_env(delete $ENV{VASSAL_LISTEN_FDS});
-    for my $l (@listeners) {
+    for my $l (grep { !$_->socket } @listeners) {
         my $fd = delete $inherited->{ $l->proto . '|' . $l->spec };
-        $l->adopt_fd($fd) if defined $fd;
+        $l->adopt_fd($fd) if defined $fd && !$taken{$fd};
     }
-    POSIX::close($_) for values %$inherited;    # sockets the new config no longer names
+    # sockets the new config no longer names
+    POSIX::close($_) for grep { !$taken{$_} } values %$inherited;
 
     if (defined $ondemand_fd) {
-        # a dup() to look at: closing it must not close fd 0
-        open(my $probe, '+<&', $ondemand_fd) or die "cannot use the on-demand socket fd $ondemand_fd: $!\n";
-        my ($match) = grep { !$_->socket && $_->matches_socket($probe) } @listeners;
-        $match //= $listeners[0];
-        if (!$match) {
-            my @addr = Vassal::Listener::sock_address($probe);
+        my @addr = Vassal::Listener::fd_address($ondemand_fd);
+        my ($match) = grep { !$_->socket && $_->matches_address(@addr) } @listeners;
+        $match //= (grep { !defined $_->named_fd } @listeners)[0];
+        if (!$match && !@listeners) {
             my $spec = @addr == 2 ? ($addr[0] =~ /:/ ? "[$addr[0]]:$addr[1]" : "$addr[0]:$addr[1]")
                      : ($addr[0] // '/on-demand');
             $match = Vassal::Listener->new(spec => $spec, proto => 'http');
             push @listeners, $match;
         }
-        close $probe;
-        if ($match->socket) {
-            $match->close;    # an inherited one: the Emperor's socket wins
+        if ($match) {
+            $match->close if $match->socket;    # an inherited one: the Emperor's socket wins
+            $match->adopt_fd($ondemand_fd);
         }
-        $match->adopt_fd($ondemand_fd);
+        else {
+            vlog("not serving the socket at fd $ondemand_fd: every configured socket is an fd://N");
+        }
     }
     die "no socket to serve on: set socket or http-socket\n" unless @listeners;
     return @listeners;
+}
+
+# The listening socket a vassal the Emperor spawned (not adopted) inherits
+# at fd 0, as uWSGI's on-demand vassals do: 0, or undef when fd 0 is not a
+# listening socket (closed, a tty, /dev/null, a pipe, a connected socket).
+sub spawned_ondemand_fd {
+    return defined Vassal::Listener::not_listening(0) ? undef : 0;
 }
 
 # A non-adopted vassal reloads by executing itself again with the same
@@ -344,15 +364,34 @@ C<socket-timeout>, C<buffer-size>, C<limit-post>, C<post-buffering>.
 
 =back
 
-The Emperor's on-demand socket (fd 0 in an adopted vassal) is served in place
-of the configured socket bound to the same address, else of the first one,
-else as HTTP.
+=head2 The socket at fd 0
+
+An Emperor that binds a vassal's socket itself (an on-demand socket, or one
+it holds for every generation of the vassal so that no connection is
+refused while the vassal restarts) passes it as fd 0: an adopted vassal gets
+it from the fork server (mask 0x04, C<ondemand_fd>), a spawned one inherits
+it, as uWSGI's vassals do. A vassal that was not adopted serves fd 0 when it
+is a listening socket (C<SO_ACCEPTCONN>); anything else there - closed, a
+tty, F</dev/null>, a pipe, a connected socket - is ignored. An adopted
+vassal looks at fd 0 only with mask 0x04 (otherwise its fd 0 is its base's).
+
+The socket at fd 0 is served in place of the configured C<socket> or
+C<http-socket> bound to the same address (the configured one is not bound,
+so there is no "Address already in use", and a UNIX socket file is left to
+its owner). When none has its address it is served in place of the first
+configured socket (the rule adopted vassals have always followed: an
+on-demand config that names another address still serves the Emperor's
+socket), and as HTTP when no socket is configured. A
+socket configured as C<fd://N> is that descriptor, never replaced; a vassal
+whose sockets are all C<fd://N> leaves fd 0 alone (C<http-socket = fd://0>
+names it explicitly, and so serves both a spawned and an adopted vassal).
 
 A non-adopted vassal reloads (Emperor byte 1) by executing itself again once
 its workers finished their requests, keeping the Emperor pipe, the config
 pipe (asking for the config again with byte 2, as uWSGI does) and its
 listening sockets (C<VASSAL_LISTEN_FDS>), so that no connection is refused
-during the reload.
+during the reload. The socket at fd 0 is among them, and is matched again by
+its address after the reload, once.
 
 =head1 METHODS
 
@@ -365,6 +404,9 @@ during the reload.
 =item load_app($path, $option_name), exec_perl($file, $option_name)
 
 =item apply_environment($config), listeners($config, $ondemand_fd)
+
+=item spawned_ondemand_fd - 0 when fd 0 is a listening socket (what a vassal that was
+not adopted serves), else undef
 
 =item reexec(\@args, $emperor, $server)
 

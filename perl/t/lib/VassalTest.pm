@@ -20,9 +20,10 @@ our @EXPORT = qw(
     emperor_pair spawn_vassal read_bytes expect_bytes no_byte_within
     http_raw http_get empty_port wait_port wait_for_log
     children_of process_alive wait_gone reap_all test_app
-    fork_request parent_of start_base
+    fork_request parent_of start_base adopt_vassal
     http_connect http_roundtrip read_response
     start_vassal stop_vassal uwsgi_packet uwsgi_roundtrip unix_connect is_closed
+    held_socket
 );
 
 my $T = File::Spec->rel2abs($FindBin::Bin);
@@ -61,8 +62,11 @@ my $OWNER = $$;
 $SIG{PIPE} = 'IGNORE';
 $SIG{$_} = sub { die "killed by SIG$_[0]\n" } for qw(INT TERM HUP);
 
-# spawn_vassal(args => [...], emperor => $vassal_end, stderr => $file, env => {})
-# runs bin/psgi-vassal in its own process group and returns its pid.
+# spawn_vassal(args => [...], emperor => $vassal_end, stderr => $file, env => {},
+#              stdin => $handle, keep => [$handle, ...])
+# runs bin/psgi-vassal in its own process group and returns its pid. Its fd
+# 0 is /dev/null, or $handle (as an Emperor passes a held socket); the
+# handles in keep stay open across the exec, at their numbers.
 sub spawn_vassal {
     my (%a) = @_;
     my $pid = fork // die "fork: $!";
@@ -82,7 +86,16 @@ sub spawn_vassal {
         if ($a{stderr}) {
             open STDERR, '>>', $a{stderr} or POSIX::_exit(127);
         }
-        open STDIN, '<', '/dev/null';
+        if ($a{stdin}) {
+            POSIX::dup2(fileno $a{stdin}, 0) // POSIX::_exit(127);
+        }
+        else {
+            open STDIN, '<', '/dev/null';
+        }
+        for my $fh (@{ $a{keep} || [] }) {
+            my $flags = fcntl($fh, POSIX::F_GETFD(), 0);
+            fcntl($fh, POSIX::F_SETFD(), $flags & ~POSIX::FD_CLOEXEC());
+        }
         my @cmd = $a{cmd} ? @{ $a{cmd} } : ($^X, psgi_vassal(), @{ $a{args} || [] });
         { no warnings 'exec'; exec @cmd; }
         POSIX::_exit(127);
@@ -274,20 +287,35 @@ sub parent_of {
     return $ppid;
 }
 
-# Starts a fork-server base vassal preloading integration/apps/hello.psgi.
+# Starts a fork-server base vassal preloading integration/apps/hello.psgi
+# (or early_psgi => $path; stdin => $handle as for spawn_vassal).
 # Returns ($pid, $emperor_end, $socket_path, $log_path, $dir).
 sub start_base {
     my (%opt) = @_;
-    my $hello = repo_root() . '/integration/apps/hello.psgi';
-    Test::More::plan(skip_all => "no $hello (not in the repository checkout)") unless -e $hello;
+    my $app = $opt{early_psgi} // repo_root() . '/integration/apps/hello.psgi';
+    Test::More::plan(skip_all => "no $app (not in the repository checkout)") unless -e $app;
     my $dir = $opt{dir} // tempdir();
-    my $ini = write_file("$dir/base.ini", "[uwsgi]\nearly-psgi = " . repo_root() . "/integration/apps/hello.psgi\n"
+    my $ini = write_file("$dir/base.ini", "[uwsgi]\nearly-psgi = $app\n"
         . "fork-server = %dfork.sock\nmaster = true\n");
     my ($e, $v) = emperor_pair();
     my $log = "$dir/base.log";
-    my $pid = spawn_vassal(args => ['--ini', $ini], emperor => $v, stderr => $log);
+    my $pid = spawn_vassal(args => ['--ini', $ini], emperor => $v, stderr => $log, stdin => $opt{stdin});
     close $v;
     return ($pid, $e, "$dir/fork.sock", $log, $dir);
+}
+
+# Plays the Emperor asking the fork server at $path to adopt a vassal with
+# argv [psgi-vassal, @$args], its Emperor pipe and then @$fds attached
+# (mask: 0x01, | 0x04 with an on-demand socket), and waits for bytes 1 and
+# 5. Returns a hash for stop_vassal: pid, emperor (our end).
+sub adopt_vassal {
+    my ($path, $mask, $args, $fds, $log) = @_;
+    my ($e, $v) = emperor_pair();
+    my ($pid, $err) = fork_request($path, $mask, [psgi_vassal(), @$args], [fileno $v, map { fileno $_ } @$fds]);
+    close $v;
+    Test::More::ok($pid, 'adopted') or Test::More::diag($err // '', $log ? slurp($log) : '');
+    expect_bytes($e, [1, 5], 15, 'ready and accepting');
+    return { pid => $pid, emperor => $e };
 }
 
 # Starts bin/psgi-vassal under a fake Emperor with @args (an http-socket on a
@@ -303,12 +331,30 @@ sub start_vassal {
     push @args, '--psgi', test_app($o{app} // 'test.psgi') unless $o{no_app} || grep { $_ eq '--psgi' || $_ eq '--ini' } @args;
     my ($e, $v) = emperor_pair();
     my $log = $o{log} // "$dir/vassal.log";
-    my $pid = spawn_vassal(args => \@args, emperor => $v, stderr => $log, env => $o{env});
+    my $pid = spawn_vassal(args => \@args, emperor => $v, stderr => $log, env => $o{env},
+                           stdin => $o{stdin}, keep => $o{keep});
     close $v;
     my @got = read_bytes($e, 2, $o{timeout} // 20);
     Test::More::is_deeply(\@got, [1, 5], "vassal $pid is ready (1) and accepting (5)")
         or Test::More::diag(slurp($log));
     return { pid => $pid, emperor => $e, port => $port, log => $log, dir => $dir };
+}
+
+# A listening socket the test holds, as an Emperor holds a vassal's socket
+# and hands it to every generation: TCP on 127.0.0.1 (returns ($sock, $port))
+# or, given a path, UNIX (returns ($sock, $path)).
+sub held_socket {
+    my ($path) = @_;
+    if (defined $path) {
+        require IO::Socket::UNIX;
+        my $sock = IO::Socket::UNIX->new(Type => SOCK_STREAM, Local => $path, Listen => 128)
+            or die "listen $path: $!";
+        return ($sock, $path);
+    }
+    my $port = empty_port();
+    my $sock = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $port, Listen => 128, ReuseAddr => 1)
+        or die "listen 127.0.0.1:$port: $!";
+    return ($sock, $port);
 }
 
 # Byte 0 to the vassal, then waits for it and its workers to be gone.

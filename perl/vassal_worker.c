@@ -167,6 +167,11 @@ static struct {
     UV serial;
     int told_served;
     const char *stop_reason;
+    /* the master's death (PDEATHSIG SIGQUIT, see on_stop_signal) */
+    pid_t master_pid;
+    double orphan_timeout;
+    int orphan_timer_state;     /* 0 none, 1 created, 2 armed */
+    timer_t orphan_timer;
     vbuf out;
     vbuf key;
     char *scratch;
@@ -1871,12 +1876,41 @@ next_timeout_ms(void)
     return (int)((next - now) * 1000.0) + 1;
 }
 
+/* Has the master gone? A worker is re-parented when it dies. */
+static int
+orphaned(void)
+{
+    return W.master_pid > 0 && getppid() != W.master_pid;
+}
+
+/* An orphaned worker finishes its request in flight, then goes: nobody
+ * enforces harakiri or the graceful-stop timeout for it any more, so a
+ * CLOCK_MONOTONIC timer sends SIGKILL after orphan_timeout seconds - a
+ * signal the app cannot catch or re-arm, unlike alarm(). timer_settime and
+ * getppid are async-signal-safe. */
+static void
+orphan_deadline(void)
+{
+    struct itimerspec its;
+    if (W.orphan_timer_state != 1 || !orphaned()) return;
+    memset(&its, 0, sizeof(its));
+    its.it_value.tv_sec = (time_t)W.orphan_timeout;
+    its.it_value.tv_nsec = (long)((W.orphan_timeout - (double)its.it_value.tv_sec) * 1e9);
+    if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) its.it_value.tv_nsec = 1;
+    if (timer_settime(W.orphan_timer, 0, &its, NULL) == 0) W.orphan_timer_state = 2;
+}
+
+/* SIGQUIT and SIGHUP: a graceful stop. The master sends SIGQUIT, and the
+ * kernel sends it too when the master dies (Vassal::Server sets it as the
+ * worker's PR_SET_PDEATHSIG): the flag stops the accepting at once, the
+ * request in flight is finished. */
 static void
 on_stop_signal(int sig)
 {
     int saved = errno;
     char b = 'q';
     vassal_stop_signal = 1;
+    orphan_deadline();
     if (W.wake_w >= 0 && write(W.wake_w, &b, 1) < 0) { /* the pipe is full: already woken */ }
     errno = saved;
     PERL_UNUSED_ARG(sig);
@@ -1956,6 +1990,17 @@ setup(pTHX_ HV *opts)
     W.post_buffering = (UV)opt_num(aTHX_ opts, "post_buffering", 1024 * 1024);
     W.max_requests = (UV)opt_num(aTHX_ opts, "max_requests", 0);
     W.status_fd = (int)opt_num(aTHX_ opts, "status_fd", -1);
+    W.master_pid = (pid_t)opt_num(aTHX_ opts, "master_pid", 0);
+    W.orphan_timeout = opt_num(aTHX_ opts, "orphan_timeout", 0);
+    W.orphan_timer_state = 0;
+    if (W.master_pid > 0 && W.orphan_timeout > 0) {
+        struct sigevent se;
+        memset(&se, 0, sizeof(se));
+        se.sigev_notify = SIGEV_SIGNAL;
+        se.sigev_signo = SIGKILL;
+        if (timer_create(CLOCK_MONOTONIC, &se, &W.orphan_timer) == 0) W.orphan_timer_state = 1;
+        else vlog("timer_create failed: %s (an orphaned worker is not bounded)", strerror(errno));
+    }
     if (W.socket_timeout <= 0) W.socket_timeout = 4;
     if (W.keepalive_timeout <= 0) W.keepalive_timeout = W.socket_timeout;
     if (W.buffer_size < 512) W.buffer_size = 512;
@@ -2060,6 +2105,9 @@ teardown(pTHX)
         Safefree(c);
     }
     W.npool = 0;
+    /* an armed deadline stays: the orphaned worker is on its way out */
+    if (W.orphan_timer_state == 1) timer_delete(W.orphan_timer);
+    W.orphan_timer_state = 0;
     close(W.epfd);
     close(W.wake_r);
     close(W.wake_w);
@@ -2100,10 +2148,18 @@ vassal_worker_run(pTHX_ HV *opts)
         W.slot->accepting = 1;
     }
     tell_master('A');
+    /* the master died before the handler was installed */
+    if (orphaned()) {
+        vassal_stop_signal = 1;
+        orphan_deadline();
+    }
 
     while (!W.stop_reason) {
         int n, i;
-        if (vassal_stop_signal) { W.stop_reason = "graceful stop"; break; }
+        if (vassal_stop_signal) {
+            W.stop_reason = orphaned() ? "the master is gone" : "graceful stop";
+            break;
+        }
         n = epoll_wait(W.epfd, evs, 64, next_timeout_ms());
         if (n < 0) {
             if (errno == EINTR) continue;

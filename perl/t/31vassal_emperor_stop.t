@@ -1,5 +1,5 @@
 # How a vassal's life ends (and restarts): EOF from the Emperor, byte 0 with
-# a request in flight, a killed master (PDEATHSIG takes the workers down),
+# a request in flight, a killed master (PDEATHSIG stops the idle workers),
 # byte 1 (reload: a non-adopted vassal executes itself again).
 use strict;
 use warnings;
@@ -49,7 +49,7 @@ subtest 'byte 0 does not wait for requests in flight' => sub {
 subtest 'a killed master takes its workers with it' => sub {
     my ($pid, $e, $port, @w) = start(2);
     kill 'KILL', $pid;
-    ok wait_gone(10, $pid, @w), 'the workers die with the master (PR_SET_PDEATHSIG)';
+    ok wait_gone(10, $pid, @w), 'the idle workers exit with the master (PR_SET_PDEATHSIG, SIGQUIT)';
 };
 
 subtest 'byte 1: reload by executing again' => sub {

@@ -180,9 +180,20 @@ sub spawn_worker {
     }
     # --- the worker
     my $ok = eval {
-        Vassal::XS::set_pdeathsig(SIGKILL);
-        POSIX::_exit(1) if getppid() != $master_pid;
-        $self->_run_worker($slot);
+        # a graceful stop before the loop runs (during perl-exec-post-fork):
+        # nothing is in flight, just go (the loop installs its own handlers)
+        $SIG{$_} = sub { POSIX::_exit(0) } for qw(QUIT HUP);
+        # When the master dies the kernel sends SIGQUIT, the graceful stop of
+        # the worker loop: it stops accepting at once and finishes the request
+        # in flight (SIGKILL would cut it), the connections still in the
+        # listening socket's backlog staying there for the next generation,
+        # which holds the same socket (the Emperor's). A signal, not polling
+        # getppid() in the loop: it comes the moment the master is gone, so no
+        # connection is accepted after that, and it interrupts an idle worker
+        # waiting in epoll_wait. The loop bounds what follows (orphan_timeout).
+        Vassal::XS::set_pdeathsig(SIGQUIT);
+        POSIX::_exit(0) if getppid() != $master_pid;
+        $self->_run_worker($slot, $master_pid);
         1;
     };
     vlog("worker $slot died: $@") unless $ok;
@@ -190,13 +201,10 @@ sub spawn_worker {
 }
 
 sub _run_worker {
-    my ($self, $slot) = @_;
+    my ($self, $slot, $master_pid) = @_;
     $0 = $self->title . " (worker $slot)";
     $SIG{$_} = 'DEFAULT' for qw(TERM INT CHLD USR1 USR2 ALRM);
     $SIG{PIPE} = 'IGNORE';
-    # a graceful stop before the loop runs (during perl-exec-post-fork):
-    # nothing is in flight, just go (the loop installs its own handlers)
-    $SIG{$_} = sub { POSIX::_exit(0) } for qw(QUIT HUP);
     close $self->{status_r};
     close $self->{wake_r};
     close $self->{wake_w};
@@ -212,9 +220,20 @@ sub _run_worker {
         slot         => $slot - 1,
         status_fd    => fileno($self->{status_w}),
         max_requests => $self->{max_requests},
+        master_pid   => $master_pid,
+        orphan_timeout => $self->orphan_timeout,
     );
     vlog("worker $slot exiting: $why") unless $why eq 'graceful stop';
     return;
+}
+
+# How long a worker whose master died may take to finish its request:
+# what the master would have allowed it, harakiri or else graceful_timeout.
+sub orphan_timeout {
+    my ($self) = @_;
+    my $t = $self->{graceful_timeout};
+    $t = $self->{harakiri} if $self->{harakiri} && $self->{harakiri} < $t;
+    return $t;
 }
 
 sub _reap {
@@ -460,8 +479,16 @@ workers that serve the app (L<Vassal::Worker>), and supervises them:
 
 =item * a worker that dies is replaced (after C<respawn_delay> when it died
 young); one that exits on its own (C<max_requests>, C<psgix.harakiri.commit>)
-is replaced at once. Workers set C<PR_SET_PDEATHSIG>, so they never outlive
-the master.
+is replaced at once.
+
+=item * a worker never outlives its master for long: it sets
+C<PR_SET_PDEATHSIG> to SIGQUIT, its graceful stop. When the master dies
+(even by SIGKILL) the workers stop accepting at once, finish the request in
+flight and exit; the connections still in the listening socket's backlog
+are left there for the next generation (a socket the Emperor holds and hands
+to every generation). An orphaned worker is killed (SIGKILL, from a timer of
+its own) if it is still there C<harakiri> seconds after its master died
+(C<graceful_timeout> without harakiri, or when that is shorter).
 
 =item * C<harakiri>: a worker serving one request for longer than that many
 seconds is killed (SIGKILL) and replaced. Workers publish their request start
@@ -510,6 +537,9 @@ C<respawn_delay> (1).
 Binds, forks the workers and supervises them until stopped. Returns 0.
 
 =item setup_listeners, listeners, listen_socket, title
+
+=item orphan_timeout - how long a worker whose master died may still run: C<harakiri>
+when set and shorter, else C<graceful_timeout>
 
 =item stop('now' | 'graceful', $reason, $keep_listeners)
 

@@ -19,6 +19,7 @@ our $VERSION = '0.01';
 #   status_fd  the pipe the master reads "A<pid>" / "S<pid>" from
 #   socket_timeout, keepalive_timeout, buffer_size, limit_post,
 #   post_buffering, max_requests, defer_accept
+#   master_pid, orphan_timeout   stop once the master is gone, SIGKILL after that long
 sub run {
     my ($class, %a) = @_;
     my %opts = (
@@ -29,7 +30,7 @@ sub run {
         tmpdir    => $ENV{TMPDIR} && -d $ENV{TMPDIR} ? $ENV{TMPDIR} : File::Spec->tmpdir,
     );
     for my $k (qw(scoreboard slot status_fd socket_timeout keepalive_timeout buffer_size
-                  limit_post post_buffering max_requests defer_accept)) {
+                  limit_post post_buffering max_requests defer_accept master_pid orphan_timeout)) {
         $opts{$k} = $a{$k} if defined $a{$k};
     }
     return Vassal::XS::worker_run(\%opts);
@@ -160,9 +161,9 @@ C<run> hands the app and the listening sockets to the worker loop in C
 (L<Vassal::XS/worker_run>): it accepts connections on every listener
 (HTTP/1.1 or the uwsgi protocol), parses requests, builds the PSGI env, calls
 the app and writes the response - an array body of plain strings entirely in
-C. It returns, with the reason, on SIGQUIT or SIGHUP (after the request in
-flight), after C<max_requests> requests, or after a request that set
-C<psgix.harakiri.commit>.
+C. It returns, with the reason, on SIGQUIT or SIGHUP or when its master is
+gone (after the request in flight), after C<max_requests> requests, or after
+a request that set C<psgix.harakiri.commit>.
 
 C<respond($conn, $env, $res)> is the Perl side the loop calls for every other
 response: delayed responses and the streaming writer (L</Vassal::Writer>),
@@ -187,7 +188,10 @@ Options: C<scoreboard> and C<slot>, C<status_fd>, C<socket_timeout>,
 C<keepalive_timeout>, C<buffer_size>, C<limit_post>, C<post_buffering>,
 C<max_requests>, C<defer_accept> (default true: C<TCP_DEFER_ACCEPT> of
 C<socket_timeout> seconds on TCP listeners, as uWSGI sets unless
-C<no-defer-accept>).
+C<no-defer-accept>), C<master_pid> and C<orphan_timeout> (once its parent is
+no longer C<master_pid> the worker accepts nothing more, finishes the request
+in flight and returns C<the master is gone>; if it is still running
+C<orphan_timeout> seconds later it is killed).
 
 =item respond($conn, $env, $res)
 

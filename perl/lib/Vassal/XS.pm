@@ -134,7 +134,7 @@ when C<fstat> fails.
 Runs a worker's accept/serve loop in C until SIGQUIT or SIGHUP (after the
 request in flight), C<max_requests>, or a request that set
 C<psgix.harakiri.commit>; returns the reason (C<graceful stop>,
-C<max-requests>, C<psgix.harakiri.commit>). See L<Vassal::Worker>, which
+C<the master is gone>, C<max-requests>, C<psgix.harakiri.commit>). See L<Vassal::Worker>, which
 calls it. Options: C<app>; C<slow> (the Perl side of responses the C fast
 path does not take, called as C<< slow->($conn, $env, $res) >>);
 C<listeners> (C<[{fd, proto => 'http'|'uwsgi', unix, server_name,
@@ -142,7 +142,13 @@ server_port}, ...]>); C<socket_timeout> (4); C<keepalive_timeout> (the
 same); C<buffer_size> (65536); C<limit_post> (0: none); C<post_buffering>
 (1048576); C<max_requests> (0: none); C<status_fd> (the loop writes
 C<A$pid\n> when it starts and C<S$pid\n> after its first response);
-C<scoreboard> and C<slot>; C<name> (of the log prefix); C<tmpdir>.
+C<scoreboard> and C<slot>; C<name> (of the log prefix); C<tmpdir>;
+C<master_pid> and C<orphan_timeout>: once the parent is no longer
+C<master_pid> (checked when the loop starts and on every stop signal: the
+master sets SIGQUIT as the worker's death signal) the loop stops accepting,
+finishes the request in flight and returns C<the master is gone>, and a
+timer kills the process (SIGKILL) C<orphan_timeout> seconds later if it is
+still there.
 
 Connections waiting for a request (or the rest of one) are kept in the
 worker's epoll set beside the listening sockets (C<EPOLLEXCLUSIVE>), so that

@@ -2,6 +2,7 @@
 use strict;
 use warnings;
 use POSIX ();
+use Time::HiRes ();
 use Digest::SHA ();
 use Plack::Util;
 
@@ -41,6 +42,13 @@ my $app = sub {
         my ($secs) = ($env->{QUERY_STRING} // '') =~ /([0-9.]+)/;
         select undef, undef, undef, $secs // 1;
         return $text->("slept $$\n");
+    }
+    if ($path eq '/slow') {
+        # sleeps the whole time, even through signals (a graceful stop)
+        my ($secs) = ($env->{QUERY_STRING} // '') =~ /([0-9.]+)/;
+        my $until = Time::HiRes::time() + ($secs // 1);
+        while ((my $left = $until - Time::HiRes::time()) > 0) { select undef, undef, undef, $left }
+        return $text->("slow $$\n");
     }
     if ($path eq '/pid') {
         return $text->("$$\n");

@@ -88,8 +88,12 @@ public final class EventLoop implements Closeable {
     }
   }
 
+  /** Longer delays mean "never"; clamped so that a deadline cannot wrap negative and sort first. */
+  static final long MAX_DELAY_NANOS = TimeUnit.DAYS.toNanos(365L * 100);
+
   public Timer schedule(long delay, TimeUnit unit, Runnable task) {
-    Timer t = new Timer(System.nanoTime() + unit.toNanos(delay), ++timerSeq, task);
+    long nanos = Math.max(0, Math.min(unit.toNanos(delay), MAX_DELAY_NANOS));
+    Timer t = new Timer(System.nanoTime() + nanos, ++timerSeq, task);
     timers.add(t);
     return t;
   }

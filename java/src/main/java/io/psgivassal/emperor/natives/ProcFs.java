@@ -26,7 +26,9 @@ public final class ProcFs {
   public static Optional<Stat> stat(int pid) {
     String line;
     try {
-      line = Files.readString(PROC.resolve(Integer.toString(pid)).resolve("stat"));
+      // bytes, not UTF-8: the command name is whatever the process set, cut at 15 bytes
+      line = new String(Files.readAllBytes(PROC.resolve(Integer.toString(pid)).resolve("stat")),
+          java.nio.charset.StandardCharsets.ISO_8859_1);
     } catch (NoSuchFileException e) {
       return Optional.empty();
     } catch (IOException e) {

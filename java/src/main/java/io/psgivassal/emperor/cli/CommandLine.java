@@ -20,6 +20,9 @@ record CommandLine(
     Duration heartbeat,
     Duration reloadMercy,
     boolean gracefulShutdown,
+    boolean noHeldSockets,
+    int deployBatch,
+    boolean deployBaseOnly,
     Optional<String> onDemandExtension,
     Optional<Path> onDemandDirectory,
     Optional<String> forkServerAttr,
@@ -33,7 +36,7 @@ record CommandLine(
   static final Duration DEFAULT_RELOAD_MERCY = Duration.ofSeconds(30);
 
   /** How a flag's value is read. */
-  private enum Kind { TEXT, MILLIS, SECONDS, SWITCH }
+  private enum Kind { TEXT, MILLIS, SECONDS, COUNT, SWITCH }
 
   private record Flag(String name, Kind kind, String arg, String help, List<String> aliases) {}
 
@@ -49,6 +52,9 @@ record CommandLine(
       new Flag("--emperor-heartbeat", Kind.SECONDS, "SECONDS", "kill and respawn a vassal silent this long after its first heartbeat (default 30, 0: never)", List.of("--emperor-required-heartbeat")),
       new Flag("--reload-mercy", Kind.SECONDS, "SECONDS", "how long a stopping vassal may take before SIGKILL (default 30)", List.of()),
       new Flag("--emperor-graceful-shutdown", Kind.SWITCH, "", "stop vassals with byte 2 (finish in-flight requests) instead of 0", List.of()),
+      new Flag("--emperor-no-held-sockets", Kind.SWITCH, "", "let each vassal bind its own socket instead of the Emperor holding it across generations", List.of()),
+      new Flag("--emperor-deploy-batch", Kind.COUNT, "N", "a deploy (a changed base config) moves this many adopted vassals to the new base at a time (default 8)", List.of()),
+      new Flag("--emperor-deploy-base-only", Kind.SWITCH, "", "a changed base config restarts only the base, as uWSGI does; its vassals keep the old code", List.of()),
       new Flag("--emperor-on-demand-extension", Kind.TEXT, "EXT", "on-demand vassals: the file CONFIG+EXT (e.g. app.ini.socket for EXT .socket) holds the socket address", List.of("--emperor-on-demand-ext")),
       new Flag("--emperor-on-demand-directory", Kind.TEXT, "DIR", "on-demand vassals: the socket is DIR/NAME.socket (NAME: config name without extension)", List.of("--emperor-on-demand-dir")),
       new Flag("--emperor-fork-server-attr", Kind.TEXT, "NAME", "a vassal whose config has NAME = SOCKET in its [emperor] section is adopted from that fork server", List.of()),
@@ -128,6 +134,12 @@ record CommandLine(
       switch (f.kind()) {
         case MILLIS -> number(flag, value, "milliseconds");
         case SECONDS -> number(flag, value, "seconds");
+        case COUNT -> {
+          number(flag, value, "vassals");
+          if (Long.parseLong(value) < 1 || Long.parseLong(value) > 100_000) {
+            throw new UsageException("option " + flag + " expects 1 to 100000, got '" + value + "'");
+          }
+        }
         default -> { }
       }
       values.computeIfAbsent(f.name(), k -> new ArrayList<>()).add(value);
@@ -146,6 +158,9 @@ record CommandLine(
         seconds(values, "--emperor-heartbeat", 30),
         seconds(values, "--reload-mercy", DEFAULT_RELOAD_MERCY.toSeconds()),
         last(values, "--emperor-graceful-shutdown").map(Boolean::parseBoolean).orElse(false),
+        last(values, "--emperor-no-held-sockets").map(Boolean::parseBoolean).orElse(false),
+        last(values, "--emperor-deploy-batch").map(Integer::parseInt).orElse(8),
+        last(values, "--emperor-deploy-base-only").map(Boolean::parseBoolean).orElse(false),
         last(values, "--emperor-on-demand-extension"),
         last(values, "--emperor-on-demand-directory").map(Path::of),
         last(values, "--emperor-fork-server-attr"),

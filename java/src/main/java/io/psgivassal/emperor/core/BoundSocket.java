@@ -18,11 +18,27 @@ final class BoundSocket implements Closeable {
 
   private final ListenAddress address;
   private final int fd;
+  /** The socket file's inode right after bind (UNIX), -1 for TCP. */
+  private final long inode;
   private boolean closed;
 
   private BoundSocket(ListenAddress address, int fd) {
     this.address = address;
     this.fd = fd;
+    this.inode = address.unixPath().map(BoundSocket::inode).orElse(-1L);
+  }
+
+  /** Is the UNIX socket file at our address still the one we bound (nobody unlinked and rebound it)? */
+  boolean fileIsOurs() {
+    return address.unixPath().map(p -> inode(p) == inode && inode != -1).orElse(true);
+  }
+
+  /** Closes the descriptor but leaves the file: it is somebody else's now (see {@link #fileIsOurs}). */
+  void closeKeepingFile() {
+    if (!closed) {
+      closed = true;
+      FileDescriptors.closeQuietly(fd);
+    }
   }
 
   /**
@@ -33,6 +49,16 @@ final class BoundSocket implements Closeable {
    * @throws IllegalArgumentException naming the address and the failing call
    */
   static BoundSocket bind(ListenAddress address, boolean nonBlocking, boolean worldWritable) {
+    return bind(address, nonBlocking, worldWritable ? "rw-rw-rw-" : null);
+  }
+
+  /**
+   * Binds {@code address}; a UNIX socket gets {@code unixMode} ("rw-------", say; null leaves
+   * the umask's). A UNIX path where a live process still listens is never taken over.
+   *
+   * @throws IllegalArgumentException naming the address and the failing call
+   */
+  static BoundSocket bind(ListenAddress address, boolean nonBlocking, String unixMode) {
     try {
       if (address.isTcp()) {
         return new BoundSocket(address, TcpSockets.listen(address.inetAddress(), address.port(), BACKLOG, nonBlocking));
@@ -42,16 +68,19 @@ final class BoundSocket implements Closeable {
         if (!isSocket(path)) {
           throw new IllegalArgumentException(path + " exists and is not a socket");
         }
+        if (listening(path)) {
+          throw new IllegalArgumentException("socket " + path + ": another process listens on it");
+        }
         Files.delete(path);
       }
       int fd = UnixSockets.listen(path, BACKLOG, nonBlocking);
-      if (worldWritable) {
+      if (unixMode != null) {
         try {
-          Files.setPosixFilePermissions(path, PosixFilePermissions.fromString("rw-rw-rw-"));
+          Files.setPosixFilePermissions(path, PosixFilePermissions.fromString(unixMode));
         } catch (IOException | RuntimeException e) {
           FileDescriptors.closeQuietly(fd);
           Files.deleteIfExists(path);
-          throw new IllegalArgumentException("chmod 0666 " + path + ": " + e.getMessage(), e);
+          throw new IllegalArgumentException("chmod " + unixMode + " " + path + ": " + e.getMessage(), e);
         }
       }
       return new BoundSocket(address, fd);
@@ -59,6 +88,27 @@ final class BoundSocket implements Closeable {
       throw new IllegalArgumentException("socket " + address + ": " + e.getMessage(), e);
     } catch (io.psgivassal.emperor.natives.NativeException e) {
       throw new IllegalArgumentException(e.getMessage(), e); // names the call and the address
+    }
+  }
+
+  /** Does a process accept on the UNIX socket at {@code path}? (Only ECONNREFUSED says no one does.) */
+  private static boolean listening(Path path) {
+    try {
+      FileDescriptors.close(UnixSockets.connect(path));
+      return true;
+    } catch (io.psgivassal.emperor.natives.NativeException e) {
+      return e.errno() != ECONNREFUSED;
+    }
+  }
+
+  private static final int ECONNREFUSED = 111;
+
+  /** The inode of the socket file at {@code path}, or -1: tells whether the file is still ours. */
+  static long inode(Path path) {
+    try {
+      return ((Number) Files.getAttribute(path, "unix:ino", java.nio.file.LinkOption.NOFOLLOW_LINKS)).longValue();
+    } catch (IOException | RuntimeException e) {
+      return -1;
     }
   }
 

@@ -52,6 +52,7 @@ public final class Emperor extends AbstractExecutionThreadService {
   private static final int MAX_EVENTS = 64;
   private static final long MAX_WAIT_MILLIS = 1000;
   static final String VERSION = "psgi-vassal-emperor 0.1.0";
+  static final int DEFAULT_DEPLOY_BATCH = 8;
 
   private final EmperorConfig config;
   private final List<Monitor> monitors;
@@ -101,7 +102,43 @@ public final class Emperor extends AbstractExecutionThreadService {
   public EmperorStatus status() {
     return new EmperorStatus(VERSION, ProcessHandle.current().pid(), Vassal.ownUid(), Vassal.ownGid(),
         Path.of("").toAbsolutePath().toString(), monitors.stream().map(Monitor::id).toList(),
-        config.throttle().toSeconds(), vassals(), blacklist());
+        config.throttle().toSeconds(), vassals(), blacklist(), deploys());
+  }
+
+  /** Deploys under way (see {@link #deploy}). */
+  public List<DeployView> deploys() {
+    Supervisor s = supervisor;
+    return s == null ? List.of() : s.deployViews();
+  }
+
+  /**
+   * Deploys new code: starts a new generation of base vassal {@code baseName} (which loads the
+   * code as it is now on disk) while the old one keeps adopting; once the new fork server is
+   * ready, every vassal adopted from it moves to the new generation, {@code deployBatch} at a
+   * time, each new process accepting before its old one is stopped. Events DEPLOY_STARTED,
+   * DEPLOY_FAILED and DEPLOY_FINISHED tell how it goes. The same happens when the base's config
+   * changes.
+   *
+   * @return completes when the deploy has started; exceptionally (IllegalArgumentException) if
+   *     {@code baseName} is no running base vassal, or the Emperor is not running
+   */
+  public java.util.concurrent.CompletableFuture<Void> deploy(String baseName) {
+    java.util.concurrent.CompletableFuture<Void> started = new java.util.concurrent.CompletableFuture<>();
+    EventLoop l = loop;
+    Supervisor s = supervisor;
+    if (l == null || s == null || !isRunning()) {
+      started.completeExceptionally(new IllegalStateException("the Emperor is not running"));
+      return started;
+    }
+    l.execute(() -> {
+      String refused = s.deploy(baseName);
+      if (refused == null) {
+        started.complete(null);
+      } else {
+        started.completeExceptionally(new IllegalArgumentException("cannot deploy " + baseName + ": " + refused));
+      }
+    });
+    return started;
   }
 
   /** The TCP port of the stats server (useful when it was asked for port 0). */
@@ -346,6 +383,9 @@ public final class Emperor extends AbstractExecutionThreadService {
     private String binaryPath;
     private Duration reloadMercy = Duration.ofSeconds(30);
     private boolean gracefulShutdown;
+    private boolean holdSockets = true;
+    private int deployBatch = DEFAULT_DEPLOY_BATCH;
+    private boolean deployAdopted = true;
     private Duration throttle = Duration.ofMillis(1000);
     private Duration maxThrottle = Duration.ofMinutes(3);
     private Duration heartbeat = Duration.ofSeconds(30);
@@ -424,6 +464,38 @@ public final class Emperor extends AbstractExecutionThreadService {
     /** --emperor-graceful-shutdown: stop vassals with 2 (graceful) instead of 0. */
     public Builder gracefulShutdown(boolean graceful) {
       this.gracefulShutdown = graceful;
+      return this;
+    }
+
+    /**
+     * Held sockets (default on): the Emperor binds the one {@code http-socket} or {@code socket}
+     * a vassal's config names, once, and hands that same listening socket to every generation of
+     * the vassal as fd 0 (uWSGI's on-demand descriptor), so connections wait in its backlog while
+     * no generation accepts. Off ({@code --emperor-no-held-sockets}): each vassal binds its own.
+     */
+    public Builder holdSockets(boolean hold) {
+      this.holdSockets = hold;
+      return this;
+    }
+
+    /**
+     * --emperor-deploy-batch: how many vassals a deploy moves to the new base generation at once
+     * (default 8: a new generation costs the base one fork and the vassal its first worker, so a
+     * few at a time keep the deploy short without a burst of forks on a small host).
+     */
+    public Builder deployBatch(int n) {
+      this.deployBatch = n;
+      return this;
+    }
+
+    /**
+     * Whether a deploy (a changed base config, or {@link Emperor#deploy}) moves the vassals adopted
+     * from the base's fork server to the new generation (default true). False
+     * (--emperor-deploy-base-only) is uWSGI's behaviour: only the base restarts, and each vassal
+     * runs the old code until it is started again for another reason.
+     */
+    public Builder deployAdopted(boolean move) {
+      this.deployAdopted = move;
       return this;
     }
 
@@ -546,6 +618,9 @@ public final class Emperor extends AbstractExecutionThreadService {
           throw new IllegalArgumentException("negative duration " + d);
         }
       }
+      if (deployBatch < 1) {
+        throw new IllegalArgumentException("deployBatch must be at least 1");
+      }
       if (maxConcurrentAdoptions < 1) {
         throw new IllegalArgumentException("maxConcurrentAdoptions must be at least 1");
       }
@@ -557,7 +632,7 @@ public final class Emperor extends AbstractExecutionThreadService {
           Optional.ofNullable(onDemandDirectory).map(p -> p.toAbsolutePath().normalize()),
           Optional.ofNullable(startHook), Optional.ofNullable(stopHook), hookTimeout, statsAddress, respawnDelay,
           adoptionTimeout, retryInitial, retryMax, orphanScanInterval, rescanInterval, maxConcurrentAdoptions,
-          environment), monitors);
+          holdSockets, deployBatch, deployAdopted, environment), monitors);
     }
 
     /** posix_spawn does no PATH search, and argv[0] must be the same string the fork server gets. */

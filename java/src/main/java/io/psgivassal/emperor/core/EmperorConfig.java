@@ -34,6 +34,9 @@ public record EmperorConfig(
     Duration orphanScanInterval,
     Duration rescanInterval,
     int maxConcurrentAdoptions,
+    boolean holdSockets,
+    int deployBatch,
+    boolean deployAdopted,
     Map<String, String> environment) {
 
   public EmperorConfig {

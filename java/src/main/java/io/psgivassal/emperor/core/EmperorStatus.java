@@ -9,10 +9,11 @@ import java.util.List;
  * @param throttleLevelSeconds the base throttle (--emperor-throttle) in seconds, uWSGI's top-level throttle_level
  */
 public record EmperorStatus(String version, long pid, int uid, int gid, String cwd, List<String> monitors,
-    long throttleLevelSeconds, List<VassalView> vassals, List<BlacklistEntry> blacklist) {
+    long throttleLevelSeconds, List<VassalView> vassals, List<BlacklistEntry> blacklist, List<DeployView> deploys) {
   public EmperorStatus {
     monitors = List.copyOf(monitors);
     vassals = List.copyOf(vassals);
     blacklist = List.copyOf(blacklist);
+    deploys = List.copyOf(deploys);
   }
 }

@@ -19,6 +19,7 @@ import java.util.Deque;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.OptionalInt;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -44,6 +45,9 @@ final class ForkServerQueue {
 
     /** Is {@code pid} already a supervised vassal process? */
     boolean attached(int pid);
+
+    /** The base processes this Emperor runs on {@code socket}, when it holds that socket itself. */
+    Set<Integer> basesOn(Path socket);
   }
 
   /** How often a replied pid that is not re-parented yet is looked at again. */
@@ -158,7 +162,7 @@ final class ForkServerQueue {
       outcome.failed(v, e.getMessage()); // EMFILE and the like: may clear up
       return;
     }
-    AttachedFds fds = AttachedFds.of(pipe[1], cfg == null ? -1 : cfg[1], v.onDemandFd());
+    AttachedFds fds = AttachedFds.of(pipe[1], cfg == null ? -1 : cfg[1], v.listenFd());
     PendingAdoption pending;
     try {
       pending = client.send(v.argv(binary), fds);
@@ -213,8 +217,10 @@ final class ForkServerQueue {
     if (inFlight.get(v) != f) {
       return;
     }
-    AdoptedPidCheck.Verdict verdict = AdoptedPidCheck.judge(pid, f.pending.forkServerPid(), emperorPid,
-        outcome::attached, ProcFs::stat);
+    // SO_PEERCRED names whoever called listen(): the Emperor itself for a socket it holds
+    Set<Integer> servers = f.pending.forkServerPid() == emperorPid ? outcome.basesOn(socket())
+        : Set.of(f.pending.forkServerPid());
+    AdoptedPidCheck.Verdict verdict = AdoptedPidCheck.judge(pid, servers, emperorPid, outcome::attached, ProcFs::stat);
     if (verdict instanceof AdoptedPidCheck.Wait w && System.nanoTime() < deadline) {
       f.recheck = loop.schedule(REPARENT_POLL_MILLIS, TimeUnit.MILLISECONDS, () -> check(v, f, pid, deadline));
       return;
@@ -228,8 +234,8 @@ final class ForkServerQueue {
     }
     String why = verdict instanceof AdoptedPidCheck.Refuse r ? r.why()
         : ((AdoptedPidCheck.Wait) verdict).why() + " after " + AdoptedPidCheck.REPARENT_WAIT_MILLIS + " ms";
-    log.warn("vassal {}: fork server {} (pid {}) replied with pid {}, refused: {}; nothing was attached or signalled",
-        v.label(), socket(), f.pending.forkServerPid(), pid, why);
+    log.warn("vassal {}: fork server {} replied with pid {}, refused: {}; nothing was attached or signalled",
+        v.label(), socket(), pid, why);
     fail(v, "refused its pid reply (" + why + ")");
   }
 

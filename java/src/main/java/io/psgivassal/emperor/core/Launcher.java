@@ -1,6 +1,7 @@
 package io.psgivassal.emperor.core;
 
 import io.psgivassal.emperor.natives.NativeException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.Deque;
@@ -33,15 +34,20 @@ final class Launcher implements ForkServerQueue.Outcome {
   private final Started started;
   private final Runnable changed;
   private final java.util.function.IntPredicate attached;
+  private final java.util.function.Function<Path, Set<Integer>> basesOn;
   private final PlainSpawner spawner;
   private final Map<Path, ForkServerQueue> forkServers = new HashMap<>();
   private final Deque<Vassal> spawnQueue = new ArrayDeque<>();
   private boolean spawnDrainScheduled;
 
-  /** {@code attached}: is a pid already a supervised vassal (a fork server must not name one twice)? */
+  /**
+   * {@code attached}: is a pid already a supervised vassal (a fork server must not name one
+   * twice)? {@code basesOn}: the base processes on a fork-server socket the Emperor holds.
+   */
   Launcher(EmperorConfig config, EventLoop loop, HookRunner hooks, Started started, Runnable changed,
-      java.util.function.IntPredicate attached) {
+      java.util.function.IntPredicate attached, java.util.function.Function<Path, Set<Integer>> basesOn) {
     this.attached = attached;
+    this.basesOn = basesOn;
     this.config = config;
     this.loop = loop;
     this.hooks = hooks;
@@ -86,6 +92,41 @@ final class Launcher implements ForkServerQueue.Outcome {
     forkServers.values().forEach(ForkServerQueue::poke);
   }
 
+  /**
+   * Removes the socket files of the fork servers this Emperor knew that nobody listens on any
+   * more (a base killed with SIGKILL cannot remove its own): called once every vassal is gone.
+   */
+  private static final int ECONNREFUSED = 111;
+
+  void removeDeadForkServerSockets() {
+    Set<Path> known = new java.util.HashSet<>(forkServers.keySet());
+    config.forkServerSocket().ifPresent(known::add);
+    for (Path p : known) {
+      try {
+        Object mode = Files.getAttribute(p, "unix:mode", java.nio.file.LinkOption.NOFOLLOW_LINKS);
+        if (!(mode instanceof Integer m) || (m & 0xF000) != 0xC000) {
+          continue; // not a socket (or not there): not ours to remove
+        }
+      } catch (java.io.IOException | RuntimeException absent) {
+        continue;
+      }
+      try {
+        io.psgivassal.emperor.natives.FileDescriptors.close(io.psgivassal.emperor.natives.UnixSockets.connect(p));
+      } catch (NativeException e) {
+        if (e.errno() != ECONNREFUSED) {
+          continue; // a full backlog (EAGAIN) is somebody listening
+        }
+        try {
+          if (Files.deleteIfExists(p)) {
+            log.info("removed the socket file {} of a fork server that is gone", p);
+          }
+        } catch (java.io.IOException failed) {
+          log.warn("cannot remove the fork-server socket file {}: {}", p, failed.getMessage());
+        }
+      }
+    }
+  }
+
   void close() {
     forkServers.values().forEach(ForkServerQueue::close);
     spawnQueue.clear();
@@ -125,7 +166,10 @@ final class Launcher implements ForkServerQueue.Outcome {
     }
     Optional<String> attr = config.forkServerAttribute().map(a -> spec.attributes().get(a));
     if (attr.isPresent() && !attr.get().isBlank()) {
-      return Optional.of(Path.of(attr.get().strip()).toAbsolutePath().normalize());
+      // relative to the monitored directory, as uWSGI resolves it (not to the JVM's cwd)
+      Path named = Path.of(attr.get().strip());
+      Optional<Path> dir = spec.configPath().map(Path::toAbsolutePath).map(Path::getParent);
+      return Optional.of((dir.isPresent() ? dir.get().resolve(named) : named.toAbsolutePath()).normalize());
     }
     if (isForkBase(spec)) {
       return Optional.empty();
@@ -160,7 +204,7 @@ final class Launcher implements ForkServerQueue.Outcome {
   private void spawn(Vassal v, StartAttempt a) {
     PlainSpawner.Spawned s;
     try {
-      s = spawner.spawn(v.argv(config.binaryPath()), v.spec.config() instanceof VassalSpec.TextConfig, v.onDemandFd());
+      s = spawner.spawn(v.argv(config.binaryPath()), v.spec.config() instanceof VassalSpec.TextConfig, v.listenFd());
     } catch (NativeException e) {
       retry(v, a, "cannot spawn " + config.binaryPath() + ": " + e.getMessage());
       return;
@@ -179,6 +223,16 @@ final class Launcher implements ForkServerQueue.Outcome {
   @Override
   public boolean attached(int pid) {
     return attached.test(pid);
+  }
+
+  @Override
+  public Set<Integer> basesOn(Path socket) {
+    return basesOn.apply(socket);
+  }
+
+  /** Will {@code spec} be adopted from a fork server (rather than spawned)? */
+  boolean willAdopt(VassalSpec spec) {
+    return resolveForkServer(spec).isPresent();
   }
 
   @Override

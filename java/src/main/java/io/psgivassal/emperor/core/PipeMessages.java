@@ -29,6 +29,9 @@ final class PipeMessages {
     /** 1 arrived (flags already set). */
     void ready(Vassal v);
 
+    /** 5 arrived for the first time in this process (flags already set). */
+    void accepting(Vassal v);
+
     /** 17 arrived for the first time in this process. */
     void loyal(Vassal v);
 
@@ -101,6 +104,9 @@ final class PipeMessages {
         v.accepting = true;
         v.lastAccepting = now;
         progress(v, VassalState.ACCEPTING, first ? VassalEvent.Type.ACCEPTING : null);
+        if (first) {
+          decisions.accepting(v);
+        }
       }
       case LOYAL -> {
         boolean first = !v.loyal;

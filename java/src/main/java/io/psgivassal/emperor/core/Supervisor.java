@@ -55,6 +55,15 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
   private EventLoop.Timer giveUpTimer;
   private final HeartbeatWatch heartbeats;
   private final OnDemandGate gate;
+  /** Previous generations told to stop, until their pidfds report them gone. */
+  private final List<Retiree> retiring = new ArrayList<>();
+
+  private record Retiree(Vassal v, VassalInstance p) {}
+
+  /** Deploys under way, by fork-server socket. */
+  private final Map<java.nio.file.Path, Deploy> deploys = new LinkedHashMap<>();
+  /** The generation each live base process runs, by pid (= the session of what it forks). */
+  private final Map<Integer, Integer> baseGenerationByPid = new java.util.HashMap<>();
 
   Supervisor(EmperorConfig config, EventLoop loop, Listeners listeners, HookRunner hooks) {
     this.config = config;
@@ -62,7 +71,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     this.listeners = listeners;
     this.hooks = hooks;
     this.launcher = new Launcher(config, loop, hooks, this, () -> dirty = true,
-        pid -> vassals.values().stream().anyMatch(v -> v.alive() && v.pid() == pid));
+        pid -> vassalPids().contains(pid), this::basesOn);
     this.blacklist = new Blacklist(config.throttle(), config.maxThrottle());
     this.messages = new PipeMessages(loop, this::fire, config.heartbeat(), this, () -> dirty = true);
     this.gate = new OnDemandGate(loop, this::launch, () -> dirty = true);
@@ -94,7 +103,28 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
 
   /** Pids of attached, unreaped vassal processes: the orphan reaper must leave these alone. */
   Set<Integer> vassalPids() {
-    return vassals.values().stream().filter(Vassal::alive).map(Vassal::pid).collect(Collectors.toSet());
+    Set<Integer> pids = vassals.values().stream().filter(Vassal::alive).map(Vassal::pid).collect(Collectors.toSet());
+    vassals.values().stream().filter(v -> v.predecessor != null).forEach(v -> pids.add(v.predecessor.pid));
+    retiring.forEach(r -> pids.add(r.p().pid));
+    return pids;
+  }
+
+  /** The live processes of the base vassals whose fork-server socket {@code socket} the Emperor holds. */
+  private Set<Integer> basesOn(java.nio.file.Path socket) {
+    Set<Integer> pids = new java.util.HashSet<>();
+    for (Vassal v : vassals.values()) {
+      if (v.heldSocket != null && v.servesForkServer.equals(Optional.of(socket))) {
+        if (v.alive()) {
+          pids.add(v.pid());
+        }
+        if (v.predecessor != null) {
+          pids.add(v.predecessor.pid);
+        }
+      }
+    }
+    // a base told to stop may still be finishing an adoption it accepted
+    retiring.stream().filter(r -> r.v().servesForkServer.equals(Optional.of(socket))).forEach(r -> pids.add(r.p().pid));
+    return pids;
   }
 
   // ---- what the monitors say ----
@@ -135,6 +165,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     }
     cancelStart(v);
     cancelWait(v);
+    retirePredecessor(v, "its config was removed");
     if (v.alive()) {
       stopProcess(v, Intent.REMOVE, "its config was removed");
     } else {
@@ -174,6 +205,8 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
         case RUN -> {
           if (v.proc.stopSent || v.proc.cursedAt != null) {
             log.info("vassal {}: config changed while it is being stopped; the new config applies when it respawns", v.label());
+          } else if (v.heldSocket != null) {
+            startNextGeneration(v, "config changed");
           } else {
             sendReload(v);
           }
@@ -225,8 +258,249 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
       return;
     }
     v.intent = Intent.RUN;
+    holdSocket(v);
     launcher.launch(v);
     dirty = true;
+  }
+
+  // ---- held sockets and generations ----
+
+  /**
+   * Binds the socket the vassal's config names, unless the Emperor holds it already; a held
+   * socket its config no longer names is closed (the generation still serving keeps its own copy
+   * until it stops). Where the socket cannot be held, the vassal binds its own, as before: said
+   * once per config.
+   */
+  private void holdSocket(Vassal v) {
+    // a fork-server socket is held only for a base that is spawned (it travels at fd 0 of the spawn)
+    boolean adoptedBase = v.servesForkServer.isPresent() && launcher.willAdopt(v.spec);
+    Optional<ListenAddress> want = config.holdSockets() && !adoptedBase ? v.heldAddress : Optional.empty();
+    if (v.heldSocket != null && !want.equals(Optional.of(v.heldSocket.address()))) {
+      log.info("vassal {}: its config no longer names {}: the Emperor stops holding it", v.label(), v.heldSocket);
+      closeHeldSocket(v);
+    }
+    if (v.heldSocket != null) {
+      return;
+    }
+    String unheld = v.unheldReason;
+    if (want.isPresent()) {
+      try {
+        v.heldSocket = BoundSocket.bind(want.get(), false, v.heldUnixMode);
+        log.info("vassal {}: the Emperor holds {} for every generation", v.label(), v.heldSocket);
+        v.unheldLogged = null;
+        return;
+      } catch (IllegalArgumentException e) {
+        unheld = "cannot bind it: " + e.getMessage();
+      }
+    }
+    if (config.holdSockets() && unheld != null && !unheld.equals(v.unheldLogged)) {
+      log.warn("vassal {}: its socket is not held by the Emperor ({}); it binds its own, and connections are"
+          + " refused while no generation runs", v.label(), unheld);
+      v.unheldLogged = unheld;
+    }
+  }
+
+  private void closeHeldSocket(Vassal v) {
+    if (v.heldSocket != null) {
+      v.heldSocket.close();
+      v.heldSocket = null;
+    }
+  }
+
+  /**
+   * Reload without a gap: the running generation keeps serving while the next one starts with
+   * the same held socket; {@link #accepting} stops the old one gracefully once the new one accepts.
+   */
+  private void startNextGeneration(Vassal v, String why) {
+    VassalInstance current = v.proc;
+    fire(v, VassalEvent.of(VassalEvent.Type.RELOAD_SENT, v, why + ": starting the next generation"));
+    if (v.predecessor != null) {
+      // a successor that does not accept yet is dropped; the predecessor still serves
+      retire(v, current, CMD_STOP, "superseded before it accepted");
+    } else {
+      v.predecessor = current;
+      v.predecessorLoyal = v.loyal;
+    }
+    v.proc = null;
+    v.respawns++;
+    v.lastRun = Instant.now();
+    v.lastDeathWasReload = true; // the next process continues this one: no respawn, no blame
+    v.ready = false;
+    v.accepting = false;
+    v.loyal = false;
+    if (isBase(v)) {
+      startDeploy(v, why);
+    } else {
+      log.info("vassal {}: {}: starting its next generation; pid {} serves until it accepts", v.name(), why,
+          v.predecessor.pid);
+    }
+    launch(v);
+  }
+
+  private static boolean isBase(Vassal v) {
+    return v.servesForkServer.isPresent() && !v.adopted;
+  }
+
+  // ---- deploys ----
+
+  /**
+   * A new generation of a base vassal starts (its config changed, or {@link #deploy}): the old one
+   * keeps adopting on the held socket until the new one serves it.
+   */
+  private void startDeploy(Vassal base, String why) {
+    java.nio.file.Path socket = base.servesForkServer.orElseThrow();
+    base.nextGeneration = Math.max(base.nextGeneration, base.generation) + 1;
+    log.info("deploy of {}: {}: starting base generation {}; pid {} keeps adopting on {} until it is ready",
+        base.name(), why, base.nextGeneration, base.predecessor.pid, socket);
+    if (config.deployAdopted()) {
+      deploys.put(socket, new Deploy(base, socket, base.nextGeneration));
+    }
+    fire(base, VassalEvent.of(VassalEvent.Type.DEPLOY_STARTED, base, why + ": generation " + base.nextGeneration));
+  }
+
+  /** Emperor.deploy: a new generation of base {@code name}, as if its config had changed. */
+  String deploy(String name) {
+    Vassal v = vassals.get(name);
+    if (v == null) {
+      return "no vassal named " + name;
+    }
+    if (!isBase(v)) {
+      return name + " runs no fork server (its config names no absolute fork-server path)";
+    }
+    if (stopping || v.intent != Intent.RUN || !v.alive() || v.proc.stopSent) {
+      return name + " is not running";
+    }
+    if (v.predecessor != null) {
+      return "a deploy of " + name + " is starting already";
+    }
+    if (v.heldSocket != null) {
+      startNextGeneration(v, "deploy requested");
+    } else {
+      sendReload(v);
+    }
+    return null;
+  }
+
+  /** The old generation of a base or a vassal may go: its successor serves. */
+  private void handOff(Vassal v) {
+    VassalInstance old = v.predecessor;
+    if (old != null) {
+      v.predecessor = null;
+      retire(v, old, CMD_GRACEFUL_STOP, "its next generation (pid " + v.pid() + ") "
+          + (isBase(v) ? "serves the fork server" : "accepts"));
+    }
+    if (isBase(v)) {
+      Deploy d = deploys.get(v.servesForkServer.get());
+      if (d != null && d.base == v && !d.rolling && v.generation >= d.target) {
+        d.rolling = true;
+        log.info("deploy of {}: generation {} serves {}: moving its vassals, {} at a time", v.name(), d.target,
+            d.socket, config.deployBatch());
+        pumpDeploy(d);
+      }
+    }
+  }
+
+  /** Moves the next vassals of a rolling deploy; finishes it when none is left. */
+  private void pumpDeploy(Deploy d) {
+    if (deploys.get(d.socket) != d || stopping || !d.rolling) {
+      return;
+    }
+    while (d.inProgress.size() < config.deployBatch()) {
+      Vassal next = vassals.values().stream().filter(d::candidate).findFirst().orElse(null);
+      if (next == null) {
+        break;
+      }
+      d.begin(next);
+      String why = "deploy of " + d.base.name() + " generation " + d.target;
+      if (next.heldSocket != null) {
+        startNextGeneration(next, why);
+      } else {
+        log.info("vassal {}: {}: its socket is not held, so it is reloaded in place", next.label(), why);
+        sendReload(next);
+      }
+    }
+    if (d.inProgress.isEmpty()) {
+      deploys.remove(d.socket);
+      long ms = java.time.Duration.between(d.started, Instant.now()).toMillis();
+      log.info("deploy of {} finished in {} ms: {}", d.base.name(), ms, d.summary());
+      fire(d.base, VassalEvent.of(VassalEvent.Type.DEPLOY_FINISHED, d.base, d.summary()));
+    }
+    dirty = true;
+  }
+
+  /** After a vassal's generation change settles one way or the other, deploys may move on. */
+  private void pumpDeploys() {
+    for (Deploy d : List.copyOf(deploys.values())) {
+      pumpDeploy(d);
+    }
+  }
+
+  /** Deploys in progress, for the stats. */
+  List<DeployView> deployViews() {
+    return deployViewSnapshot;
+  }
+
+  private volatile List<DeployView> deployViewSnapshot = List.of();
+
+  /** The first 5 of a generation: the one it replaces may go now. */
+  @Override
+  public void accepting(Vassal v) {
+    handOff(v);
+    for (Deploy d : List.copyOf(deploys.values())) {
+      d.accepted(v);
+    }
+    pumpDeploys();
+  }
+
+  /** Stops the generation serving while its successor starts (the vassal is going away). */
+  private void retirePredecessor(Vassal v, String why) {
+    VassalInstance old = v.predecessor;
+    if (old != null) {
+      v.predecessor = null;
+      retire(v, old, config.gracefulShutdown() ? CMD_GRACEFUL_STOP : CMD_STOP, why);
+    }
+  }
+
+  /** Sends a previous generation {@code cmd}; SIGKILL after the reload mercy. */
+  private void retire(Vassal v, VassalInstance p, int cmd, String why) {
+    p.stopSent = true;
+    p.cursedAt = Instant.now();
+    boolean sent = p.send(cmd);
+    retiring.add(new Retiree(v, p));
+    log.info("vassal {}: previous generation (pid {}) -> STOPPING: {}: {}; SIGKILL if it is still there in {}",
+        v.name(), p.pid, why, sent ? "sent " + cmd + (cmd == CMD_STOP ? " (stop)" : " (graceful stop)")
+            : "its pipe is unusable", human(config.reloadMercy()));
+    if (!sent) {
+      p.kill();
+    }
+    if (p.killTimer == null) {
+      p.killTimer = loop.schedule(config.reloadMercy().toMillis(), TimeUnit.MILLISECONDS, () -> {
+        p.killTimer = null;
+        log.warn("vassal {}: previous generation (pid {}) did not exit within {}: SIGKILL", v.name(), p.pid,
+            human(config.reloadMercy()));
+        p.kill();
+      });
+    }
+    dirty = true;
+  }
+
+  /** A process that is no longer the vassal's current one (a predecessor or a retiree) exited. */
+  private void onPreviousGenerationDeath(Vassal v, VassalInstance p, ExitStatus status) {
+    p.closeAll(loop);
+    baseGenerationByPid.remove(p.pid);
+    retiring.removeIf(r -> r.p() == p);
+    if (v.predecessor == p) {
+      v.predecessor = null;
+      log.warn("vassal {}: its serving generation (pid {}) died ({}) while the next one starts", v.name(), p.pid, status);
+    } else {
+      log.info("vassal {}: previous generation (pid {}) -> DEAD ({})", v.name(), p.pid, status);
+    }
+    fire(v, VassalEvent.died(v, p.pid, status));
+    hooks.runStop(v.name(), v.configDescription(), p.pid);
+    dirty = true;
+    if (stopping) {
+      advanceShutdown();
+    }
   }
 
   private void cancelStart(Vassal v) {
@@ -266,7 +540,14 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     }
     VassalInstance p = new VassalInstance(pid, pidfd, pipeFd, configFd, v.adopted);
     v.proc = p;
-    ProcFs.stat(pid).ifPresent(st -> sessions.add(st.session()));
+    Optional<ProcFs.Stat> st = ProcFs.stat(pid);
+    st.ifPresent(s -> sessions.add(s.session()));
+    if (isBase(v)) {
+      v.generation = v.nextGeneration;
+      baseGenerationByPid.put(pid, v.generation);
+    } else if (v.adopted) {
+      v.baseGeneration = st.map(s -> baseGenerationByPid.getOrDefault(s.session(), 0)).orElse(0);
+    }
     v.ready = false;
     v.accepting = false;
     v.loyal = false;
@@ -324,6 +605,25 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     if (!v.adopted) {
       launcher.pokeForkServers(); // it may be a fork server that just came up
     }
+    if (isBase(v)) {
+      checkHeldForkServerSocket(v);
+      handOff(v); // a base is ready once its fork server accepts
+    }
+  }
+
+  /**
+   * A base that unlinks and rebinds its fork-server path (uWSGI's fork server does) cannot use a
+   * held socket: the Emperor lets the file be the base's, and deploys of it restart only the base.
+   */
+  private void checkHeldForkServerSocket(Vassal v) {
+    if (v.heldSocket != null && !v.heldSocket.fileIsOurs()) {
+      log.warn("vassal {}: it bound its fork-server socket {} itself instead of using the one the Emperor holds;"
+          + " its deploys restart only the base (uWSGI's behaviour)", v.label(), v.heldSocket);
+      v.heldSocket.closeKeepingFile();
+      v.heldSocket = null;
+      v.refusesHeldSocket = true;
+      v.heldAddress = Optional.empty();
+    }
   }
 
   @Override
@@ -356,11 +656,11 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
   @Override
   public void pipeClosed(Vassal v, VassalInstance p) {
     p.closePipe(loop);
-    if (p.cursedAt != null) {
-      return;
+    if (p.cursedAt != null || v.proc != p) {
+      return; // a previous generation: its pidfd says when it is gone
     }
     if (v.intent == Intent.RUN) {
-      curse(v, p, "it closed its Emperor pipe");
+      curse(v, p, "its Emperor pipe closed without a stop from the Emperor (it is exiting or dying)");
     } else {
       // it is leaving because it was told to (a reload of an adopted vassal, say): only guard against lingering
       v.state = VassalState.STOPPING;
@@ -398,8 +698,12 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
       log.warn("vassal {}: {}", v.label(), e.getMessage());
       status = Optional.of(ExitStatus.unknown(p.pid));
     }
-    if (status.isPresent() && v.proc == p) {
-      onDeath(v, status.get());
+    if (status.isPresent()) {
+      if (v.proc == p) {
+        onDeath(v, status.get());
+      } else {
+        onPreviousGenerationDeath(v, p, status.get());
+      }
     }
   }
 
@@ -407,7 +711,20 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     VassalInstance p = v.proc;
     p.closeAll(loop);
     v.proc = null;
+    if (v.predecessor != null && v.intent == Intent.RUN) {
+      restorePredecessor(v, p, status);
+      return;
+    }
+    baseGenerationByPid.remove(p.pid);
+    boolean inDeploy = false;
+    for (Deploy d : deploys.values()) {
+      inDeploy |= d.inProgress.remove(v); // it is started again from the new base anyway
+    }
+    if (inDeploy) {
+      loop.execute(this::pumpDeploys);
+    }
     boolean wasLoyal = v.loyal;
+    boolean wasAccepting = v.accepting;
     v.ready = false;
     v.accepting = false;
     v.loyal = false;
@@ -449,7 +766,8 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
         waitOnSocket(v);
       }
       case RUN -> {
-        if (!wasLoyal) {
+        // only a vassal that never accepted failed to start; one that served is respawned at once
+        if (!wasLoyal && !wasAccepting) {
           BlacklistEntry e = blacklist.add(v.name());
           v.state = VassalState.THROTTLED;
           log.warn("vassal {} -> THROTTLED: blacklisted (attempt {}), next start in {}", v.name(), e.attempt(),
@@ -467,10 +785,52 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     }
   }
 
+  /** The next generation died before it accepted: the one it was to replace serves on. */
+  private void restorePredecessor(Vassal v, VassalInstance dead, ExitStatus status) {
+    VassalInstance back = v.predecessor;
+    v.predecessor = null;
+    v.proc = back;
+    v.lastDeathWasReload = false;
+    v.ready = true;
+    v.accepting = true;
+    v.loyal = v.predecessorLoyal;
+    v.state = v.loyal ? VassalState.LOYAL : VassalState.ACCEPTING;
+    dirty = true;
+    fire(v, VassalEvent.died(v, dead.pid, status));
+    hooks.runStop(v.name(), v.configDescription(), dead.pid);
+    baseGenerationByPid.remove(dead.pid);
+    if (isBase(v)) {
+      v.generation = baseGenerationByPid.getOrDefault(back.pid, v.generation);
+      String why = "its new generation (pid " + dead.pid + ") died before its fork server was ready (" + status
+          + "); generation " + v.generation + " (pid " + back.pid + ") keeps adopting";
+      log.error("deploy of {} FAILED: {}. Fix the code and touch the config again", v.name(), why);
+      v.state = VassalState.LOYAL;
+      Deploy d = deploys.get(v.servesForkServer.get());
+      if (d != null && d.base == v) {
+        deploys.remove(d.socket);
+      }
+      fire(v, VassalEvent.of(VassalEvent.Type.DEPLOY_FAILED, v, why));
+      return;
+    }
+    log.warn("vassal {}: its next generation (pid {}) died before it accepted ({}); the previous one (pid {}) keeps"
+        + " serving until the config changes again", v.name(), dead.pid, status, back.pid);
+    for (Deploy d : List.copyOf(deploys.values())) {
+      d.failedFor(v);
+    }
+    pumpDeploys();
+  }
+
   private void finishRemoval(Vassal v) {
+    v.servesForkServer.ifPresent(s -> {
+      Deploy d = deploys.get(s);
+      if (d != null && d.base == v) {
+        deploys.remove(s);
+      }
+    });
     cancelStart(v);
     cancelWait(v);
     closeOnDemandSocket(v);
+    closeHeldSocket(v);
     vassals.remove(v.name());
     dirty = true;
     log.info("vassal {} removed", v.name());
@@ -538,11 +898,16 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     }
     stopping = true;
     heartbeats.stop();
+    if (!deploys.isEmpty()) {
+      log.info("Emperor stopping: abandoning the deploy(s) of {}", deploys.values().stream().map(d -> d.base.name()).toList());
+      deploys.clear();
+    }
     log.info("Emperor stopping: {} vassal(s), reload mercy {}{}", vassals.size(), human(config.reloadMercy()),
         config.gracefulShutdown() ? ", graceful" : "");
     for (Vassal v : List.copyOf(vassals.values())) {
       cancelStart(v);
       cancelWait(v);
+      retirePredecessor(v, "the Emperor is stopping");
       v.intent = Intent.SHUTDOWN;
       if (!v.alive()) {
         v.state = VassalState.DEAD;
@@ -558,14 +923,11 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     if (finished || !stopping) {
       return;
     }
-    List<Vassal> adopted = vassals.values().stream().filter(v -> v.alive() && v.adopted).toList();
-    if (!adopted.isEmpty()) {
-      adopted.forEach(v -> stopProcess(v, Intent.SHUTDOWN, "the Emperor is stopping"));
-      return;
-    }
-    List<Vassal> bases = vassals.values().stream().filter(Vassal::alive).toList();
-    if (!bases.isEmpty()) {
-      bases.forEach(v -> stopProcess(v, Intent.SHUTDOWN, "the Emperor is stopping"));
+    // every vassal at once: one that is frozen must not keep the others from their stop byte
+    // (adoptions cannot race with a stopping fork server: the launcher was closed first)
+    List<Vassal> alive = vassals.values().stream().filter(Vassal::alive).toList();
+    alive.forEach(v -> stopProcess(v, Intent.SHUTDOWN, "the Emperor is stopping"));
+    if (!alive.isEmpty() || !retiring.isEmpty()) {
       return;
     }
     finish();
@@ -581,6 +943,8 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
       giveUpTimer.cancel();
     }
     vassals.values().forEach(this::closeOnDemandSocket);
+    vassals.values().forEach(this::closeHeldSocket);
+    launcher.removeDeadForkServerSockets();
     dirty = true;
   }
 
@@ -592,6 +956,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
         v.proc.kill();
       }
     }
+    retiring.forEach(r -> r.p().kill());
     dirty = true;
     giveUpTimer = loop.schedule(KILL_GRACE_MILLIS, TimeUnit.MILLISECONDS, () -> {
       log.error("vassal(s) {} did not die after SIGKILL; giving up on them", vassalPids());
@@ -611,6 +976,8 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
         v.proc.kill();
       }
     }
+    retiring.forEach(r -> r.p().kill());
+    vassals.values().stream().filter(v -> v.predecessor != null).forEach(v -> v.predecessor.kill());
     for (Vassal v : vassals.values()) {
       while (v.alive() && System.nanoTime() < deadline) {
         Optional<ExitStatus> st = PidFds.waitNoHang(v.proc.pidfd(), v.proc.pid);
@@ -632,10 +999,12 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     for (Vassal v : vassals.values()) {
       cancelStart(v);
       closeOnDemandSocket(v);
+      closeHeldSocket(v);
       if (v.proc != null) {
         v.proc.closeAll(loop);
       }
     }
+    retiring.forEach(r -> r.p().closeAll(loop));
     launcher.close();
     dirty = true;
     publishIfDirty();
@@ -683,5 +1052,6 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     }
     snapshot = Collections.unmodifiableList(views);
     blacklistSnapshot = blacklist.snapshot();
+    deployViewSnapshot = deploys.values().stream().map(DeployView::of).toList();
   }
 }

@@ -16,21 +16,24 @@ import java.util.Optional;
  */
 final class UwsgiIni {
   private final Map<String, String> options;
+  private final java.util.List<String> sockets;
 
-  private UwsgiIni(Map<String, String> options) {
+  private UwsgiIni(Map<String, String> options, java.util.List<String> sockets) {
     this.options = Collections.unmodifiableMap(options);
+    this.sockets = java.util.List.copyOf(sockets);
   }
 
   static UwsgiIni read(Path file) {
     try {
       return parse(Files.readString(file, StandardCharsets.UTF_8));
     } catch (IOException | RuntimeException e) {
-      return new UwsgiIni(Map.of());
+      return new UwsgiIni(Map.of(), java.util.List.of());
     }
   }
 
   static UwsgiIni parse(String text) {
     Map<String, String> out = new LinkedHashMap<>();
+    java.util.List<String> sockets = new java.util.ArrayList<>();
     boolean inUwsgi = false;
     for (String raw : text.split("\r?\n")) {
       String line = raw.strip();
@@ -43,14 +46,23 @@ final class UwsgiIni {
       }
       int eq = line.indexOf('=');
       if (inUwsgi && eq > 0) {
-        out.putIfAbsent(line.substring(0, eq).strip(), line.substring(eq + 1).strip());
+        String key = line.substring(0, eq).strip();
+        out.putIfAbsent(key, line.substring(eq + 1).strip());
+        if (key.equals("socket") || key.equals("http-socket")) {
+          sockets.add(line.substring(eq + 1).strip());
+        }
       }
     }
-    return new UwsgiIni(out);
+    return new UwsgiIni(out, sockets);
   }
 
   Optional<String> get(String key) {
     return Optional.ofNullable(options.get(key));
+  }
+
+  /** Every socket and http-socket value, in order (each key may repeat). */
+  java.util.List<String> sockets() {
+    return sockets;
   }
 
   /** http-socket as a URL a human can click: wildcard or empty hosts become 127.0.0.1. */

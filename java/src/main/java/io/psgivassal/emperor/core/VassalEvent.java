@@ -39,7 +39,13 @@ public record VassalEvent(Type type, String vassal, int pid, boolean adopted, Op
     /** It died before it was loyal; {@link #throttle()} says when it is tried again. */
     BLACKLISTED,
     /** Its config is gone and so is its process: the Emperor forgot it. */
-    REMOVED
+    REMOVED,
+    /** A base vassal's new generation starts (its config changed, or Emperor.deploy): a deploy begins. */
+    DEPLOY_STARTED,
+    /** The new base generation died before its fork server was ready: the old one keeps adopting. */
+    DEPLOY_FAILED,
+    /** Every vassal of the base's fork server runs the new generation; the detail gives the counts. */
+    DEPLOY_FINISHED
   }
 
   static VassalEvent of(Type type, Vassal v, String detail) {

@@ -23,6 +23,9 @@ import java.util.Optional;
  * @param blacklisted whether it is on the blacklist (died before it was loyal, not loyal since)
  * @param uid owner of the config file (the Emperor's own uid for a config sent over the pipe)
  * @param httpUrl the vassal's http-socket from its ini, as a URL (best effort)
+ * @param generation for a base vassal, the code generation its process runs (1 at the first start,
+ *     one more per deploy); 0 for other vassals
+ * @param baseGeneration for an adopted vassal, the generation of the base that forked it; 0 if unknown
  */
 public record VassalView(
     String name,
@@ -50,4 +53,6 @@ public record VassalView(
     int uid,
     int gid,
     Map<String, String> attributes,
-    Optional<URI> httpUrl) {}
+    Optional<URI> httpUrl,
+    int generation,
+    int baseGeneration) {}

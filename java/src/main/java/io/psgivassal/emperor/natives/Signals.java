@@ -7,6 +7,8 @@ public final class Signals {
   public static final int SIGQUIT = 3;
   public static final int SIGKILL = 9;
   public static final int SIGTERM = 15;
+  public static final int SIGCONT = 18;
+  public static final int SIGSTOP = 19;
 
   private static final long SYS_PIDFD_SEND_SIGNAL = 424;
   private static final String[] NAMES = {

@@ -1,6 +1,7 @@
 package io.psgivassal.emperor.stats;
 
 import io.psgivassal.emperor.core.BlacklistEntry;
+import io.psgivassal.emperor.core.DeployView;
 import io.psgivassal.emperor.core.EmperorStatus;
 import io.psgivassal.emperor.core.VassalView;
 import java.time.Instant;
@@ -11,7 +12,9 @@ import java.util.Optional;
  * The document uWSGI's Emperor writes on its stats socket (PROTOCOL.md §7), field for field, with
  * times in Unix seconds (0 for never), plus extras a uWSGI client ignores: each vassal's
  * {@code state}, {@code config}, {@code fork_server}, {@code blacklisted} and {@code http}, and
- * {@code attrs} as an object (uWSGI writes a list of key/value pairs that is not valid JSON).
+ * {@code attrs} as an object (uWSGI writes a list of key/value pairs that is not valid JSON), each
+ * vassal's code {@code generation} (a base) or {@code base_generation} (an adopted vassal), and the
+ * {@code deploys} under way.
  */
 public final class StatsJson {
   private StatsJson() {}
@@ -43,6 +46,23 @@ public final class StatsJson {
           // extra: the throttle with millisecond precision
           .field("throttle_ms", b.throttle().toMillis())
           .endObject();
+    }
+    w.endArray();
+    // extra: deploys in progress
+    w.key("deploys").beginArray();
+    for (DeployView d : s.deploys()) {
+      w.beginObject()
+          .field("base", d.base())
+          .field("fork_server", d.forkServer().toString())
+          .field("generation", d.generation())
+          .field("started", d.started().getEpochSecond())
+          .field("rolling", d.rolling() ? 1 : 0)
+          .field("moving", d.moving())
+          .field("moved", d.moved());
+      w.key("failed").beginArray();
+      d.failed().forEach(w::value);
+      w.endArray();
+      w.endObject();
     }
     w.endArray();
     return w.endObject().toString();
@@ -77,7 +97,9 @@ public final class StatsJson {
         .field("config", v.configPath().map(Object::toString).orElse("emperor://" + v.name()))
         .field("fork_server", v.forkServer().map(Object::toString).orElse(""))
         .field("blacklisted", v.blacklisted() ? 1 : 0)
-        .field("http", v.httpUrl().map(Object::toString).orElse(""));
+        .field("http", v.httpUrl().map(Object::toString).orElse(""))
+        .field("generation", v.generation())
+        .field("base_generation", v.baseGeneration());
     w.key("attrs").beginObject();
     for (Map.Entry<String, String> a : v.attributes().entrySet()) {
       w.field(a.getKey(), a.getValue());

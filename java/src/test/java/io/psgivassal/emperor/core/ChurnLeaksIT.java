@@ -123,7 +123,7 @@ class ChurnLeaksIT extends WorldFixture {
         }
         samples.incrementAndGet();
         try {
-          Thread.sleep(50);
+          Thread.sleep(20);
         } catch (InterruptedException e) {
           return;
         }

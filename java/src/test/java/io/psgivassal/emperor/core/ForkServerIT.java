@@ -114,4 +114,16 @@ class ForkServerIT extends WorldFixture {
     assertEquals(0, world.events.all().stream().filter(e -> e.type() == Type.BLACKLISTED).count());
     assertEquals(0, world.events.all().stream().filter(e -> e.type() == Type.DIED).count());
   }
+
+  @Test
+  void aRelativeForkServerAttributeIsResolvedAgainstTheMonitoredDirectory() throws Exception {
+    Path sockB = world.dir.resolve("b.sock"); // the vassals live in world.dir/vassals
+    world.writeBase("baseB.ini", sockB, world.hello);
+    int pb = Ports.free();
+    world.writeApp("viaB.ini", pb, "\n[emperor]\nfs = ../b.sock\n");
+    emperor = world.start(world.builder().forkBase("baseB.ini").forkServerAttribute("fs"));
+    Http.await200(pb, WAIT);
+    assertEquals(sockB, view("viaB.ini").forkServer().orElseThrow());
+    assertEquals(view("baseB.ini").pid(), ProcFs.stat(view("viaB.ini").pid()).orElseThrow().session());
+  }
 }

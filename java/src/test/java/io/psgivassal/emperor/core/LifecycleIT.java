@@ -186,4 +186,30 @@ class LifecycleIT extends WorldFixture {
     Await.until("the request is being served", WAIT, () -> Files.exists(mark));
     return inFlight;
   }
+
+  @Test
+  void aStopWithAFrozenVassalStopsEveryOtherAtOnceAndLeavesNoForkServerSocket() throws Exception {
+    world.writeBase();
+    int p1 = Ports.free();
+    int p2 = Ports.free();
+    world.writeApp("frozen.ini", p1, "");
+    world.writeApp("healthy.ini", p2, "");
+    emperor = world.start(world.builder().reloadMercy(Duration.ofSeconds(3)));
+    Http.await200(p1, WAIT);
+    Http.await200(p2, WAIT);
+    int frozen = view("frozen.ini").pid();
+    Signals.kill(frozen, Signals.SIGSTOP);
+    try {
+      emperor.stopAsync().awaitTerminated(30, TimeUnit.SECONDS);
+    } finally {
+      if (ProcFs.stat(frozen).isPresent()) {
+        Signals.kill(frozen, Signals.SIGCONT); // only if the stop failed: let the world's cleanup kill it
+      }
+    }
+    VassalEvent base = world.events.await("base.ini", Type.DIED, 1, WAIT);
+    assertTrue(base.status().orElseThrow().exitedWith(0), "the base got its stop byte at once: " + base);
+    assertTrue(world.events.await("healthy.ini", Type.DIED, 1, WAIT).status().orElseThrow().exitedWith(0));
+    assertTrue(world.events.await("frozen.ini", Type.DIED, 1, WAIT).status().orElseThrow().killedBy(Signals.SIGKILL));
+    assertFalse(Files.exists(world.forkSocket), "no fork-server socket outlives the Emperor");
+  }
 }

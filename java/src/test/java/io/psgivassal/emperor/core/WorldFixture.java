@@ -22,8 +22,15 @@ abstract class WorldFixture {
 
   @AfterEach
   void closeWorld() throws Exception {
-    world.close();
+    try {
+      closeWorldHook();
+    } finally {
+      world.close();
+    }
   }
+
+  /** What a test class must stop before its world goes (its clients, say). */
+  void closeWorldHook() throws Exception {}
 
   VassalView view(String name) {
     return emperor.vassal(name).orElseThrow(() -> new AssertionError(name + " not in " + emperor.vassals()));

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.psgivassal.emperor.core.BlacklistEntry;
+import io.psgivassal.emperor.core.DeployView;
 import io.psgivassal.emperor.core.EmperorStatus;
 import io.psgivassal.emperor.core.VassalState;
 import io.psgivassal.emperor.core.VassalView;
@@ -33,9 +34,10 @@ class StatsJsonTest {
     VassalView v = new VassalView("app.ini", "/etc/vassals", Optional.of(Path.of("/etc/vassals/app.ini")), true,
         Optional.of(Path.of("/run/fork.sock")), VassalState.LOYAL, 42, true, true, true, 3, Optional.of(t),
         Optional.of(t), Optional.empty(), Optional.of(t), Optional.of(t), Optional.of(t), Optional.of(t), Optional.of(t),
-        Optional.empty(), Optional.empty(), false, 1000, 1000, Map.of("k", "v"), Optional.empty());
+        Optional.empty(), Optional.empty(), false, 1000, 1000, Map.of("k", "v"), Optional.empty(), 0, 4);
     EmperorStatus s = new EmperorStatus("x", 7, 1000, 1000, "/", List.of("/etc/vassals"), 1, List.of(v),
-        List.of(new BlacklistEntry("bad.ini", Duration.ofMillis(2500), 3, t, t)));
+        List.of(new BlacklistEntry("bad.ini", Duration.ofMillis(2500), 3, t, t)),
+        List.of(new DeployView("base.ini", Path.of("/run/fork.sock"), 5, t, true, 2, 7, List.of("slow.ini"))));
     JsonNode n = new ObjectMapper().readTree(StatsJson.render(s));
     JsonNode j = n.get("vassals").get(0);
     assertEquals(42, j.get("pid").asInt());
@@ -46,6 +48,13 @@ class StatsJsonTest {
     assertEquals("", j.get("on_demand").asText());
     assertEquals("loyal", j.get("state").asText());
     assertEquals(3, j.get("respawns").asInt());
+    assertEquals(4, j.get("base_generation").asInt());
+    JsonNode d = n.get("deploys").get(0);
+    assertEquals("base.ini", d.get("base").asText());
+    assertEquals(5, d.get("generation").asInt());
+    assertEquals(1, d.get("rolling").asInt());
+    assertEquals(7, d.get("moved").asInt());
+    assertEquals("[\"slow.ini\"]", d.get("failed").toString());
     JsonNode b = n.get("blacklist").get(0);
     assertEquals(2, b.get("throttle_level").asInt());
     assertEquals(2500, b.get("throttle_ms").asInt());

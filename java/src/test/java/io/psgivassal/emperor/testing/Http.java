@@ -82,6 +82,17 @@ public final class Http {
     throw new AssertionError("no 200 from 127.0.0.1:" + port + " within " + max.toSeconds() + " s", last);
   }
 
+  /** Asks until an answer's body contains {@code text} (a refused or failed request counts as no). */
+  public static void awaitBody(int port, String text, Duration max) throws InterruptedException {
+    Await.until("'" + text + "' from port " + port, max, () -> {
+      try {
+        return get(port, "/", Duration.ofSeconds(10)).body().contains(text);
+      } catch (IOException e) {
+        return false;
+      }
+    });
+  }
+
   private static byte[] request(String path) {
     return ("GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII);
   }

@@ -2,12 +2,14 @@ package Vassal::ForkServer;
 use strict;
 use warnings;
 use Errno qw(EINTR ECONNABORTED EAGAIN);
+use File::Spec;
 use POSIX ();
 use Socket qw(AF_UNIX SOCK_STREAM SOMAXCONN);
 use IO::Socket::UNIX;
 use Time::HiRes ();
 use Vassal::XS ();
 use Vassal::Packet ();
+use Vassal::Listener ();
 use Vassal::Log qw(vlog);
 
 our $VERSION = '0.01';
@@ -19,6 +21,7 @@ sub new {
         backlog    => SOMAXCONN,
         chmod      => undef,   # chmod-socket: widen the default 0600
         allow_uids => [],      # fork-server-allow-uid: trusted besides ours and root
+        inherit_fd => undef,   # a descriptor that may be our socket, bound by the Emperor (psgi-vassal: 0)
         %args,
     }, $class;
     die "Vassal::ForkServer needs path\n" unless defined $self->{path};
@@ -37,10 +40,15 @@ sub uid_allowed {
 
 # Binds the socket, mode 0600. A stale socket file is removed first; a live
 # one is left alone: replacing it would silently take every later adoption
-# away from the fork server (and the Emperor) that owns it.
+# away from the fork server (and the Emperor) that owns it. When inherit_fd
+# is the socket listening at our path (the Emperor bound it and passes it to
+# every generation of this base), that socket is used instead: nothing is
+# bound, removed or chmod'ed, and its file is never removed (it is the
+# Emperor's).
 sub listen {
     my ($self) = @_;
     my $path = $self->{path};
+    return $self->{sock} if defined $self->{inherit_fd} && $self->_use_inherited($self->{inherit_fd});
     if (-S $path) {
         if (IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $path)) {
             die "fork-server socket $path is in use: another fork server listens on it\n";
@@ -63,7 +71,59 @@ sub listen {
     return $sock;
 }
 
-# Removes the socket file, only in the process that created it.
+# Uses descriptor $fd when it is an AF_UNIX stream socket listening at our
+# path; logs why not when it is another listening socket. Returns true if so.
+sub _use_inherited {
+    my ($self, $fd) = @_;
+    my $path = $self->{path};
+    my $info = Vassal::XS::fd_socket_info($fd);
+    return 0 unless $info->{socket} && $info->{listening};
+    my @addr = Vassal::Listener::fd_address($fd);
+    my $unix = ($info->{domain} // -1) == AF_UNIX && ($info->{type} // -1) == SOCK_STREAM && @addr == 1;
+    if (!$unix || !same_path($addr[0], $path)) {
+        my $where = @addr == 2 ? "$addr[0]:$addr[1]" : length($addr[0] // '') ? $addr[0] : 'an unnamed address';
+        vlog("fd $fd is a listening socket on $where, not the fork-server socket $path: left alone");
+        return 0;
+    }
+    my $sock = IO::Socket::UNIX->new_from_fd($fd, 'r+')
+        or die "cannot use the fork-server socket at fd $fd: $!\n";
+    $self->{sock} = $sock;
+    $self->{inherited} = $fd;    # no owner: cleanup leaves the file alone
+    vlog("fork server on $path (inherited fd $fd, held by the Emperor)");
+    vlog("chmod-socket $self->{chmod} not applied to the inherited fork-server socket: its mode is the Emperor's")
+        if defined $self->{chmod};
+    vlog("warning: the fork-server socket file $path is gone: no adoption can reach this fork server")
+        unless -S $path;
+    return 1;
+}
+
+# Does the socket address $bound name the fork-server path $path? Both are
+# resolved against the current directory (as bind() resolves a relative
+# path) and compared with '.', '..' and repeated slashes removed; failing
+# that, they may still name the same socket file (a symlinked directory).
+sub same_path {
+    my ($bound, $path) = @_;
+    return 0 unless defined $bound && length $bound && $bound !~ /\A\@/;
+    my ($x, $y) = map { _normalize(File::Spec->rel2abs($_)) } $bound, $path;
+    return 1 if $x eq $y;
+    my @x = stat $x or return 0;
+    my @y = stat $y or return 0;
+    return $x[0] == $y[0] && $x[1] == $y[1];
+}
+
+sub _normalize {
+    my @parts;
+    for (split m{/+}, $_[0]) {
+        next if $_ eq '' || $_ eq '.';
+        if ($_ eq '..') { pop @parts } else { push @parts, $_ }
+    }
+    return '/' . join '/', @parts;
+}
+
+sub inherited { $_[0]{inherited} }
+
+# Removes the socket file, only in the process that created it (never an
+# inherited one's).
 sub cleanup {
     my ($self) = @_;
     return unless $self->{sock} && $self->{owner} && $self->{owner} == $$;
@@ -77,11 +137,16 @@ sub DESTROY { $_[0]->cleanup }
 sub run {
     my ($self) = @_;
     $self->listen unless $self->{sock};
+    # Several generations of a base may accept on one inherited socket: a
+    # connection another one took must not leave us blocked in accept()
+    # (O_NONBLOCK is on the socket, shared with its other holders).
+    $self->{sock}->blocking(0);
+    # fd 0 stays taken (by /dev/null if it was closed): a connection or a
+    # descriptor received there would be lost when an adopted vassal's fd 0
+    # is set
+    if (defined(my $dup = POSIX::dup(0))) { POSIX::close($dup) }
+    else { POSIX::open('/dev/null', POSIX::O_RDWR()) // die "cannot open /dev/null: $!\n" }
     my $emperor = $self->{emperor};
-    if ($emperor) {
-        $emperor->ready;
-        $emperor->loyal;
-    }
     local $SIG{PIPE} = 'IGNORE';
     my $stop;
     local $SIG{TERM} = sub { $stop = 'SIGTERM' };
@@ -92,6 +157,13 @@ sub run {
     $0 = "psgi-vassal: fork-server [" . Vassal::Log->name . "]";
 
     my $lfd = fileno $self->{sock};
+    # Ready (1) - and loyal (17) - once listening, everything preloaded, and
+    # nothing left but the accept loop: to an Emperor that passes the socket
+    # to the next generation, 1 means "this one takes the adoptions now".
+    if ($emperor) {
+        $emperor->ready;
+        $emperor->loyal;
+    }
     while (!$stop) {
         my $rin = '';
         vec($rin, $lfd, 1) = 1;
@@ -106,6 +178,8 @@ sub run {
             die "select: $!\n";
         }
         next unless $n;
+        # the Emperor first: once told to stop, accept nothing more (another
+        # generation on the same socket takes what is waiting)
         if ($emperor && vec($rout, $emperor->fd, 1)) {
             my $cmd = $emperor->read_command;
             next if defined $cmd && $cmd eq '';
@@ -236,6 +310,16 @@ sub _adopted {
         POSIX::close($fd) if $fd != 0;
         $ondemand = 0;
     }
+    else {
+        # Not the base's fd 0 (the Emperor's fork-server socket, a held
+        # socket, a terminal): the vassal would keep it open, and could take
+        # it for a socket of its own.
+        my $null = POSIX::open('/dev/null', POSIX::O_RDWR()) // die "cannot open /dev/null: $!\n";
+        if ($null != 0) {
+            POSIX::dup2($null, 0) // die "dup2(/dev/null, 0): $!\n";
+            POSIX::close($null);
+        }
+    }
     my $reply = Vassal::Packet::encode_fork_reply($$);
     my $off = 0;
     while ($off < length $reply) {
@@ -287,29 +371,75 @@ child, which only forks again and exits, in C. The grandchild waits until it
 has been re-parented (so that the pid it reports is already the Emperor's
 child when the Emperor is a subreaper), closes the fork server's socket and
 Emperor pipe, sets C<UWSGI_EMPEROR_FD> (and C<UWSGI_EMPEROR_FD_CONFIG> for
-0x02), C<dup2>s the on-demand socket (0x04) to fd 0, replies C<{pid => $$}> on
-the request connection, closes it and calls
+0x02), C<dup2>s the on-demand socket (0x04) to fd 0 - without 0x04 fd 0
+becomes F</dev/null>, so that the vassal never keeps (or serves) whatever
+the base had there, such as the Emperor's fork-server socket (C<run> keeps
+the server's own fd 0 open, on F</dev/null> if it was closed, so that no
+connection or received descriptor is ever at 0) - replies
+C<{pid => $$}> on the request connection, closes it and calls
 C<< on_adopt->(\@argv, {ondemand_fd, mask}) >>, whose return value is its
 exit status.
 
 Orphans that re-parent to the server (when it is the first process of a PID
 namespace or a container) are reaped.
 
-The server sends bytes 1 and 17 to its Emperor once listening, and exits
-(removing its socket file) on any byte or EOF from it, or on SIGTERM/SIGINT.
+=head2 The socket
+
+C<listen> binds C<path> with mode 0600 (C<chmod> widens it), after removing
+a stale socket file; it refuses a path where another fork server listens
+(C<fork-server socket PATH is in use: another fork server listens on it>)
+and one that exists and is not a socket.
+
+With C<inherit_fd> (psgi-vassal passes 0), the socket may instead be the
+Emperor's: when descriptor C<inherit_fd> is an AF_UNIX stream socket
+listening at C<path> - its address and C<path>, both resolved against the
+current directory as C<bind> resolves them, compared with C<.>, C<..> and
+repeated slashes removed, or else naming the same socket file - the server
+serves it as it is (logging C<fork server on PATH (inherited fd 0, held by
+the Emperor)>): it binds nothing, removes nothing, does not refuse the path
+as in use, leaves C<chmod> unapplied (the Emperor chose the mode, and may
+own the file) and C<backlog> as the Emperor set it, and never removes the
+socket file - not in C<cleanup>, not at exit on a byte, EOF or signal. A
+server that bound its own socket removes its file as before. Another
+listening socket at C<inherit_fd> is left alone (logged), and the path is
+bound or refused as above.
+
+The Emperor keeps that socket and passes it to every generation of the base,
+so that during a deploy an old and a new generation accept on it together;
+each connection (each adoption) goes to exactly one of them. The listening
+socket is made non-blocking (C<O_NONBLOCK>, shared by every holder of the
+socket) so that the generation that loses the race for a connection does not
+wait in C<accept()>; the Emperor pipe is looked at before the socket, so a
+generation told to stop accepts nothing more and exits at once, leaving what
+waits in the backlog to the other one.
+
+=head2 The Emperor pipe
+
+The server sends byte 1 (ready), then 17 (loyal), once: after everything
+was preloaded (the caller did that before C<run>) and the socket listens,
+right before the accept loop - an Emperor that passes the socket to a new
+generation reads 1 as "the new fork server takes adoptions", and may then
+stop the old one. It exits on any byte or EOF from the Emperor, or on
+SIGTERM/SIGINT, removing its socket file only when it bound it itself.
 
 =head1 METHODS
 
 =over 4
 
-=item new(path => $path, on_adopt => $cb, emperor => $emperor, timeout => $seconds, chmod => $octal, backlog => $n, allow_uids => [...])
+=item new(path => $path, on_adopt => $cb, emperor => $emperor, timeout => $seconds, chmod => $octal, backlog => $n, allow_uids => [...], inherit_fd => $fd)
 
 C<chmod> (C<chmod-socket>) widens the socket's mode from 0600; C<allow_uids>
-(C<fork-server-allow-uid>) are peer uids accepted besides ours and root's.
+(C<fork-server-allow-uid>) are peer uids accepted besides ours and root's;
+C<inherit_fd> is a descriptor that may be the Emperor's socket at C<path>
+(default: none, always bind).
 
 =item uid_allowed($uid)
 
 =item listen, run, handle($conn), cleanup, path
+
+=item inherited - the descriptor served when it is the Emperor's socket (C<inherit_fd>), else undef
+
+=item same_path($bound, $path) - does the socket address C<$bound> name the path C<$path>?
 
 =back
 

@@ -194,6 +194,7 @@ sub _run_fork_server {
     $0 = $config->get('procname') if defined $config->get('procname');
     my $fs = Vassal::ForkServer->new(
         path       => $path,
+        inherit_fd => 0,    # the Emperor's socket at our path, when it holds one
         emperor    => $emperor,
         chmod      => $config->get('chmod-socket'),
         backlog    => $config->get('listen') // 100,
@@ -352,7 +353,8 @@ early app was loaded) and runs a L<Vassal::ForkServer>. Something must have
 been preloaded. An adopted vassal runs this runner again with only the argv
 it received (argv[0] dropped), its process name set to that argv as uWSGI
 does; it loads its own C<psgi> on top of what the base preloaded, or reuses
-the base's early app.
+the base's early app. The base sends byte 1 (ready) to its Emperor only once
+all that was preloaded and the fork server accepts on its socket.
 
 =item * otherwise: runs C<perl-exec>, loads C<psgi> (or reuses the preloaded
 app; with C<need-app> false and no app, every request gets 503; with it true,
@@ -373,7 +375,16 @@ it from the fork server (mask 0x04, C<ondemand_fd>), a spawned one inherits
 it, as uWSGI's vassals do. A vassal that was not adopted serves fd 0 when it
 is a listening socket (C<SO_ACCEPTCONN>); anything else there - closed, a
 tty, F</dev/null>, a pipe, a connected socket - is ignored. An adopted
-vassal looks at fd 0 only with mask 0x04 (otherwise its fd 0 is its base's).
+vassal looks at fd 0 only with mask 0x04 (otherwise its fd 0 is
+F</dev/null>: the fork server never leaves it its base's fd 0).
+
+A base vassal (C<fork-server>) never serves HTTP or uwsgi on fd 0. When fd 0
+is the listening UNIX socket at its C<fork-server> path (compared after
+resolving the path to absolute, as L<Vassal::ForkServer> does), the Emperor
+binds and holds that socket for every generation of the base: the fork
+server serves it instead of binding, does not apply C<chmod-socket> to it,
+and never removes its file (see L<Vassal::ForkServer/The socket>). Any other
+socket at fd 0 is left alone, as before.
 
 The socket at fd 0 is served in place of the configured C<socket> or
 C<http-socket> bound to the same address (the configured one is not bound,

@@ -19,7 +19,7 @@ our @EXPORT = qw(
     repo_root vectors_dir psgi_vassal tempdir write_file slurp
     emperor_pair spawn_vassal read_bytes expect_bytes no_byte_within
     http_raw http_get empty_port wait_port wait_for_log
-    children_of process_alive wait_gone reap_all test_app
+    children_of process_alive wait_gone exit_status reap_all test_app
     fork_request parent_of start_base adopt_vassal
     http_connect http_roundtrip read_response
     start_vassal stop_vassal uwsgi_packet uwsgi_roundtrip unix_connect is_closed
@@ -288,7 +288,9 @@ sub parent_of {
 }
 
 # Starts a fork-server base vassal preloading integration/apps/hello.psgi
-# (or early_psgi => $path; stdin => $handle as for spawn_vassal).
+# (or early_psgi => $path; stdin => $handle as for spawn_vassal; extra =>
+# more ini lines). Its socket is $dir/fork.sock, its log $dir/base.log
+# (appended to: several generations in one $dir share both).
 # Returns ($pid, $emperor_end, $socket_path, $log_path, $dir).
 sub start_base {
     my (%opt) = @_;
@@ -296,7 +298,7 @@ sub start_base {
     Test::More::plan(skip_all => "no $app (not in the repository checkout)") unless -e $app;
     my $dir = $opt{dir} // tempdir();
     my $ini = write_file("$dir/base.ini", "[uwsgi]\nearly-psgi = $app\n"
-        . "fork-server = %dfork.sock\nmaster = true\n");
+        . "fork-server = %dfork.sock\nmaster = true\n" . ($opt{extra} // ''));
     my ($e, $v) = emperor_pair();
     my $log = "$dir/base.log";
     my $pid = spawn_vassal(args => ['--ini', $ini], emperor => $v, stderr => $log, stdin => $opt{stdin});
@@ -448,6 +450,20 @@ sub reap_all {
         last if $pid < 0 || time >= $deadline;
         sleep 0.05;
     }
+}
+
+# Waits up to $timeout seconds for our child $pid to exit: returns its wait
+# status, or undef (after killing it) when it did not.
+sub exit_status {
+    my ($pid, $timeout) = @_;
+    my $deadline = time + $timeout;
+    while (time < $deadline) {
+        return $? if waitpid($pid, WNOHANG) == $pid;
+        sleep 0.05;
+    }
+    kill 'KILL', $pid;
+    waitpid $pid, 0;
+    return undef;
 }
 
 # Waits until none of @pids is alive (reaping our children). Returns true if so.

@@ -185,6 +185,7 @@ public final class Emperor extends AbstractExecutionThreadService {
     try {
       hooks = new HookRunner(config.startHook(), config.stopHook(), config.hookTimeout(), config.environment(), loop::execute);
       s = new Supervisor(config, loop, listeners, hooks);
+      s.afterEachDeath(this::scanOrphansSoon);
       if (config.stats().isPresent()) {
         try {
           stats = new StatsServer(config.stats().get(), loop, this::status);
@@ -248,11 +249,21 @@ public final class Emperor extends AbstractExecutionThreadService {
 
   private void scheduleOrphanScan() {
     loop.schedule(config.orphanScanInterval().toMillis(), TimeUnit.MILLISECONDS, () -> {
-      reaper.reapZombies(supervisor.vassalPids());
+      reaper.reapZombies(supervisor.vassalPids(), supervisor.sessions());
       if (!supervisor.finished()) {
         scheduleOrphanScan();
       }
     });
+  }
+
+  /**
+   * After a vassal dies its workers finish their request and exit as orphans of the JVM: look
+   * for their zombies soon, not only at the next periodic scan.
+   */
+  private void scanOrphansSoon() {
+    for (long ms : new long[] {20, 200}) {
+      loop.schedule(ms, TimeUnit.MILLISECONDS, () -> reaper.reapZombies(supervisor.vassalPids(), supervisor.sessions()));
+    }
   }
 
   @Override

@@ -47,8 +47,17 @@ final class OrphanReaper {
     this.ownSession = ownSession;
   }
 
-  /** One periodic scan: reaps the non-vassal zombies already seen last time; returns how many. */
+  /** {@link #reapZombies(Set, Set)} without vassal sessions: every zombie waits for a second look. */
   int reapZombies(Set<Integer> vassalPids) {
+    return reapZombies(vassalPids, Set.of());
+  }
+
+  /**
+   * One scan: reaps the non-vassal zombies already seen last time, and at once those in the
+   * session of one of this Emperor's vassals (a vassal's orphaned worker: no JDK {@code Process}
+   * lives there, the JDK's children share the JVM's session); returns how many.
+   */
+  int reapZombies(Set<Integer> vassalPids, Set<Integer> vassalSessions) {
     int reaped = 0;
     Set<Integer> now = new HashSet<>();
     for (int child : ProcFs.children(selfPid)) {
@@ -59,7 +68,8 @@ final class OrphanReaper {
       if (st.isEmpty() || !st.get().zombie()) {
         continue;
       }
-      if (zombiesSeen.contains(child)) {
+      boolean vassalSession = st.get().session() != ownSession && vassalSessions.contains(st.get().session());
+      if (vassalSession || zombiesSeen.contains(child)) {
         if (reap(child)) {
           reaped++;
         }

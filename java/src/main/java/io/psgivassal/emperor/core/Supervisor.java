@@ -84,6 +84,13 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     return finished;
   }
 
+  private Runnable afterDeath = () -> {};
+
+  /** Runs {@code r} after each vassal process's death has been handled. */
+  void afterEachDeath(Runnable r) {
+    this.afterDeath = r;
+  }
+
   boolean stopping() {
     return stopping;
   }
@@ -704,6 +711,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
       } else {
         onPreviousGenerationDeath(v, p, status.get());
       }
+      afterDeath.run();
     }
   }
 

@@ -105,9 +105,13 @@ class ZeroDowntimeIT extends WorldFixture {
       for (int round = 1; round <= 3; round++) {
         load.awaitMore(200, WAIT);
         int master = view("app1.ini").pid();
+        List<Integer> workers = List.copyOf(ProcFs.children(master));
         Signals.kill(master, Signals.SIGKILL);
         world.events.await("app1.ini", Type.RESPAWNED, round, WAIT);
         Await.until("accepting again", WAIT, () -> view("app1.ini").accepting());
+        // the orphaned workers finish their request, exit, and do not linger as zombies of the JVM
+        Await.until("orphaned workers " + workers + " reaped", Duration.ofSeconds(1),
+            () -> workers.stream().allMatch(w -> ProcFs.stat(w).isEmpty()));
       }
       load.awaitMore(200, WAIT);
       load.close();

@@ -217,9 +217,10 @@ final class ForkServerQueue {
     if (inFlight.get(v) != f) {
       return;
     }
-    // SO_PEERCRED names whoever called listen(): the Emperor itself for a socket it holds
-    Set<Integer> servers = f.pending.forkServerPid() == emperorPid ? outcome.basesOn(socket())
-        : Set.of(f.pending.forkServerPid());
+    // SO_PEERCRED names whoever called listen(): this process for a socket the Emperor holds,
+    // whose fork servers are the bases it spawned on it (none: this process really listens)
+    Set<Integer> bases = f.pending.forkServerPid() == emperorPid ? outcome.basesOn(socket()) : Set.of();
+    Set<Integer> servers = bases.isEmpty() ? Set.of(f.pending.forkServerPid()) : bases;
     AdoptedPidCheck.Verdict verdict = AdoptedPidCheck.judge(pid, servers, emperorPid, outcome::attached, ProcFs::stat);
     if (verdict instanceof AdoptedPidCheck.Wait w && System.nanoTime() < deadline) {
       f.recheck = loop.schedule(REPARENT_POLL_MILLIS, TimeUnit.MILLISECONDS, () -> check(v, f, pid, deadline));

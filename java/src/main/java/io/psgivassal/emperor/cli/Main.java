@@ -48,7 +48,6 @@ public final class Main {
         .forkBases(cl.forkBases())
         .reloadMercy(cl.reloadMercy())
         .gracefulShutdown(cl.gracefulShutdown())
-        .holdSockets(!cl.noHeldSockets())
         .deployBatch(cl.deployBatch())
         .deployAdopted(!cl.deployBaseOnly())
         .throttle(cl.throttle())
@@ -56,6 +55,7 @@ public final class Main {
         .heartbeat(cl.heartbeat())
         .hookTimeout(cl.hookTimeout())
         .rescanInterval(cl.rescanInterval());
+    cl.holdSockets().ifPresent(b::holdSockets);
     for (String arg : cl.emperor()) {
       try {
         b.monitor(DirectoryMonitor.of(arg));

@@ -207,6 +207,11 @@ public final class Emperor extends AbstractExecutionThreadService {
     }
     log.info("Emperor starting: monitors {}{}", monitors.stream().map(Monitor::id).toList(),
         config.forkServerSocket().map(p -> ", fork server " + p).orElse(""));
+    if (!config.holdSockets()) {
+      log.info("vassal sockets are not held by the Emperor{}: each generation binds its own, and connections"
+          + " are refused between generations", Builder.servesInheritedSockets(config.binaryPath()) ? ""
+              : " (" + config.binaryPath() + " is not psgi-vassal; --emperor-hold-sockets if its configs say fd://0)");
+    }
   }
 
   @Override
@@ -394,7 +399,7 @@ public final class Emperor extends AbstractExecutionThreadService {
     private String binaryPath;
     private Duration reloadMercy = Duration.ofSeconds(30);
     private boolean gracefulShutdown;
-    private boolean holdSockets = true;
+    private Boolean holdSockets;
     private int deployBatch = DEFAULT_DEPLOY_BATCH;
     private boolean deployAdopted = true;
     private Duration throttle = Duration.ofMillis(1000);
@@ -479,10 +484,14 @@ public final class Emperor extends AbstractExecutionThreadService {
     }
 
     /**
-     * Held sockets (default on): the Emperor binds the one {@code http-socket} or {@code socket}
-     * a vassal's config names, once, and hands that same listening socket to every generation of
-     * the vassal as fd 0 (uWSGI's on-demand descriptor), so connections wait in its backlog while
-     * no generation accepts. Off ({@code --emperor-no-held-sockets}): each vassal binds its own.
+     * Held sockets: the Emperor binds the one {@code http-socket} or {@code socket} a vassal's
+     * config names, once, and hands that same listening socket to every generation of the vassal
+     * as fd 0 (uWSGI's on-demand descriptor), so connections wait in its backlog while no
+     * generation accepts. Off ({@code --emperor-no-held-sockets}): each vassal binds its own.
+     * The default is on for psgi-vassal, which serves fd 0 in place of the configured socket with
+     * its address, and off for any other binary: uWSGI binds every configured socket itself and
+     * only adds fd 0 as one more, so it would find its address taken ({@code
+     * --emperor-hold-sockets} forces it on, e.g. for uWSGI configs that say {@code fd://0}).
      */
     public Builder holdSockets(boolean hold) {
       this.holdSockets = hold;
@@ -643,7 +652,13 @@ public final class Emperor extends AbstractExecutionThreadService {
           Optional.ofNullable(onDemandDirectory).map(p -> p.toAbsolutePath().normalize()),
           Optional.ofNullable(startHook), Optional.ofNullable(stopHook), hookTimeout, statsAddress, respawnDelay,
           adoptionTimeout, retryInitial, retryMax, orphanScanInterval, rescanInterval, maxConcurrentAdoptions,
-          holdSockets, deployBatch, deployAdopted, environment), monitors);
+          holdSockets != null ? holdSockets : servesInheritedSockets(binaryPath), deployBatch, deployAdopted,
+          environment), monitors);
+    }
+
+    /** Whether {@code binary} is psgi-vassal (by name), which takes a held socket at fd 0. */
+    static boolean servesInheritedSockets(String binary) {
+      return Path.of(binary).getFileName().toString().startsWith("psgi-vassal");
     }
 
     /** posix_spawn does no PATH search, and argv[0] must be the same string the fork server gets. */

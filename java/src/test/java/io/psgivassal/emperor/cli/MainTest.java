@@ -126,4 +126,23 @@ class MainTest {
     assertEquals(Optional.of(ListenAddress.parse("127.0.0.1:0")), e.config().stats());
     assertEquals(Optional.of(tmp), e.config().onDemandDirectory());
   }
+
+  @Test
+  void socketsAreHeldForPsgiVassalAndNotForUwsgiUnlessAFlagSaysSo() throws Exception {
+    Path psgiVassal = java.nio.file.Files.createFile(tmp.resolve("psgi-vassal"));
+    Path uwsgi = java.nio.file.Files.createFile(tmp.resolve("uwsgi-core"));
+    assertTrue(held("--binary-path", psgiVassal.toString()));
+    assertFalse(held("--binary-path", psgiVassal.toString(), "--emperor-no-held-sockets"));
+    // uWSGI binds every configured socket itself and only adds fd 0: a held one would be taken
+    assertFalse(held("--binary-path", uwsgi.toString()));
+    assertTrue(held("--binary-path", uwsgi.toString(), "--emperor-hold-sockets"));
+  }
+
+  private boolean held(String... args) throws Exception {
+    String[] all = new String[args.length + 2];
+    all[0] = "--emperor";
+    all[1] = tmp.toString();
+    System.arraycopy(args, 0, all, 2, args.length);
+    return Main.build(CommandLine.parse(all)).config().holdSockets();
+  }
 }

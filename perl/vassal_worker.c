@@ -99,6 +99,7 @@ typedef struct { vconn *head, *tail; } vlist;
 
 typedef struct {
     IV content_length;      /* -1: none */
+    const char *why;        /* what env_from_http refused the request for */
     int chunked;
     int bad_te;
     int te_codings, te_chunked, te_last_chunked;
@@ -901,8 +902,16 @@ env_header(pTHX_ HV *env, const vassal_header *h)
         (void)hv_store(env, k, (I32)klen, newSVpvn(h->value, h->value_len), 0);
 }
 
+/* A 400 for env_from_http, with its reason for the log. */
+static int
+bad_header(vreqinfo *info, const char *why)
+{
+    info->why = why;
+    return 400;
+}
+
 /* Fills the request part of the env from a parsed head. Returns 0 or an
- * HTTP status to refuse the request with. */
+ * HTTP status to refuse the request with (info->why says why). */
 static int
 env_from_http(pTHX_ HV *env, const vassal_request *req, vreqinfo *info)
 {
@@ -911,6 +920,7 @@ env_from_http(pTHX_ HV *env, const vassal_request *req, vreqinfo *info)
     SV *sv;
 
     info->content_length = -1;
+    info->why = NULL;
     info->chunked = info->bad_te = info->conn_close = info->conn_keepalive = info->expect_continue = 0;
     info->te_codings = info->te_chunked = info->te_last_chunked = 0;
 
@@ -949,12 +959,13 @@ env_from_http(pTHX_ HV *env, const vassal_request *req, vreqinfo *info)
             if (vassal_ieq(h->name, 14, "content-length")) {
                 IV v = 0;
                 size_t j;
-                if (!h->value_len || h->value_len > 18) return 400;
+                if (!h->value_len || h->value_len > 18) return bad_header(info, "invalid Content-Length");
                 for (j = 0; j < h->value_len; j++) {
-                    if (h->value[j] < '0' || h->value[j] > '9') return 400;
+                    if (h->value[j] < '0' || h->value[j] > '9') return bad_header(info, "invalid Content-Length");
                     v = v * 10 + (h->value[j] - '0');
                 }
-                if (info->content_length >= 0 && info->content_length != v) return 400;
+                if (info->content_length >= 0 && info->content_length != v)
+                    return bad_header(info, "conflicting Content-Length fields");
                 if (info->content_length < 0)
                     ESTORE(env, E_CONTENT_LENGTH, newSViv(v));
                 info->content_length = v;
@@ -963,8 +974,13 @@ env_from_http(pTHX_ HV *env, const vassal_request *req, vreqinfo *info)
             break;
         case 17:
             if (vassal_ieq(h->name, 17, "transfer-encoding")) {
-                /* the codings of every Transfer-Encoding field, in order */
+                /* the codings of every Transfer-Encoding field, in order.
+                 * Empty list elements are skipped (RFC 9110 5.6.1), but a
+                 * field with no coding at all ("", ",", " , ") is refused:
+                 * ignored, it would leave the body to a Content-Length that
+                 * a proxy in front may not have framed it by. */
                 size_t j = 0;
+                int codings = 0;
                 while (j < h->value_len) {
                     size_t s0, e0;
                     while (j < h->value_len && (h->value[j] == ' ' || h->value[j] == '\t' || h->value[j] == ',')) j++;
@@ -973,11 +989,12 @@ env_from_http(pTHX_ HV *env, const vassal_request *req, vreqinfo *info)
                     e0 = j;
                     while (e0 > s0 && (h->value[e0 - 1] == ' ' || h->value[e0 - 1] == '\t')) e0--;
                     if (e0 == s0) continue;
+                    codings++;
                     info->te_codings++;
                     info->te_last_chunked = vassal_ieq(h->value + s0, e0 - s0, "chunked");
                     if (info->te_last_chunked) info->te_chunked++;
                 }
-                if (!h->value_len) info->te_codings++, info->te_last_chunked = 0;
+                if (!codings) return bad_header(info, "a Transfer-Encoding field without a coding");
             }
             break;
         case 10:
@@ -997,7 +1014,8 @@ env_from_http(pTHX_ HV *env, const vassal_request *req, vreqinfo *info)
     /* RFC 9112 6.1: chunked must be the last coding, applied once; other
      * codings are not implemented (501) */
     if (info->te_codings) {
-        if (!info->te_last_chunked || info->te_chunked > 1) return 400;
+        if (!info->te_last_chunked || info->te_chunked > 1)
+            return bad_header(info, "chunked is not the last transfer coding, or comes twice");
         if (info->te_codings > 1) info->bad_te = 1;
         else info->chunked = 1;
     }
@@ -1504,10 +1522,11 @@ http_request(pTHX_ vconn *c, size_t head_len)
     envrv = sv_2mortal(newRV_noinc((SV *)env));
     hv_ksplit(env, 48);
     rc = env_from_http(aTHX_ env, &req, &info);
-    if (!rc && info.bad_te) rc = 501;
-    if (!rc && info.chunked && info.content_length >= 0) rc = 400;  /* smuggling */
+    if (!rc && info.bad_te) rc = 501, info.why = "unsupported Transfer-Encoding";
+    if (!rc && info.chunked && info.content_length >= 0)   /* smuggling */
+        rc = bad_header(&info, "both Content-Length and Transfer-Encoding");
     if (rc) {
-        refuse(c, rc, rc == 501 ? "unsupported Transfer-Encoding" : "malformed header field");
+        refuse(c, rc, info.why ? info.why : "malformed header field");
         goto aborted;
     }
     if (!info.chunked && W.limit_post && info.content_length > 0 && (UV)info.content_length > W.limit_post) {

@@ -1573,6 +1573,14 @@ http_request(pTHX_ vconn *c, size_t head_len)
         ESTORE(env, E_PSGI_INPUT, newRV_inc(SvRV(W.empty_input)));
 
     keep = req.minor == 1 ? !info.conn_close : info.conn_keepalive;
+    /* RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty
+     * framing (an HTTP/1.0 hop in front frames it otherwise): it is served,
+     * then the connection is closed - in stages, since bytes the sender
+     * meant as this body may still be unread */
+    if (!req.minor && info.te_codings) {
+        keep = 0;
+        c->more = 1;
+    }
     W.r.proto = VASSAL_PROTO_HTTP;
     W.r.minor = req.minor;
     W.r.head = is_head;

@@ -151,6 +151,7 @@ static struct {
     SV *empty_input;
     HV *conn_stash, *input_stash, *inet_stash, *unix_stash;
     double socket_timeout, keepalive_timeout;
+    int underscores_in_headers;     /* http-underscores-in-headers */
     UV buffer_size, limit_post, post_buffering, max_requests;
     int status_fd;
     vassal_slot *slot;
@@ -902,6 +903,53 @@ env_header(pTHX_ HV *env, const vassal_header *h)
         (void)hv_store(env, k, (I32)klen, newSVpvn(h->value, h->value_len), 0);
 }
 
+/* Do the field names a and b (len bytes each) give the same env key, that
+ * is, are they equal but for case and '-' against '_'? */
+static int
+same_env_key(const char *a, const char *b, size_t len)
+{
+    size_t i;
+    for (i = 0; i < len; i++) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if (x == '_') x = '-';
+        if (y == '_') y = '-';
+        if (x >= 'A' && x <= 'Z') x += 32;
+        if (y >= 'A' && y <= 'Z') y += 32;
+        if (x != y) return 0;
+    }
+    return 1;
+}
+
+/* Header fields whose names have an underscore, with
+ * http-underscores-in-headers (without it they are dropped, as nginx's
+ * underscores_in_headers off does). Each becomes HTTP_NAME as any field
+ * does, and several of them with one key are joined, but such a field
+ * never shares a key with a field without an underscore - X_Forwarded_For
+ * beside X-Forwarded-For is dropped, whichever comes first, so that a
+ * client cannot add to what a proxy in front set - and never becomes
+ * HTTP_CONTENT_LENGTH, HTTP_CONTENT_TYPE or HTTP_TRANSFER_ENCODING, which
+ * PSGI forbids or which framing reads from the real fields only. */
+static void
+env_underscored(pTHX_ HV *env, const vassal_request *req)
+{
+    size_t i, j;
+    for (i = 0; i < req->nheaders; i++) {
+        const vassal_header *h = &req->headers[i];
+        int clash = 0;
+        if (!memchr(h->name, '_', h->name_len)) continue;
+        if ((h->name_len == 14 && same_env_key(h->name, "content-length", 14))
+            || (h->name_len == 12 && same_env_key(h->name, "content-type", 12))
+            || (h->name_len == 17 && same_env_key(h->name, "transfer-encoding", 17)))
+            continue;
+        for (j = 0; j < req->nheaders && !clash; j++) {
+            const vassal_header *o = &req->headers[j];
+            clash = o->name_len == h->name_len && !memchr(o->name, '_', o->name_len)
+                && same_env_key(h->name, o->name, h->name_len);
+        }
+        if (!clash) env_header(aTHX_ env, h);
+    }
+}
+
 /* A 400 for env_from_http, with its reason for the log. */
 static int
 bad_header(vreqinfo *info, const char *why)
@@ -917,6 +965,7 @@ env_from_http(pTHX_ HV *env, const vassal_request *req, vreqinfo *info)
 {
     const char *t = req->target, *path, *q, *frag, *tend = req->target + req->target_len;
     size_t i;
+    int underscored = 0;
     SV *sv;
 
     info->content_length = -1;
@@ -954,6 +1003,11 @@ env_from_http(pTHX_ HV *env, const vassal_request *req, vreqinfo *info)
 
     for (i = 0; i < req->nheaders; i++) {
         const vassal_header *h = &req->headers[i];
+        /* X_Foo would become HTTP_X_FOO, as X-Foo does: see env_underscored */
+        if (memchr(h->name, '_', h->name_len)) {
+            underscored = 1;
+            continue;
+        }
         switch (h->name_len) {
         case 14:
             if (vassal_ieq(h->name, 14, "content-length")) {
@@ -1011,6 +1065,7 @@ env_from_http(pTHX_ HV *env, const vassal_request *req, vreqinfo *info)
         }
         env_header(aTHX_ env, h);
     }
+    if (underscored && W.underscores_in_headers) env_underscored(aTHX_ env, req);
     /* RFC 9112 6.1: chunked must be the last coding, applied once; other
      * codings are not implemented (501) */
     if (info->te_codings) {
@@ -2012,6 +2067,8 @@ setup(pTHX_ HV *opts)
     }
     W.socket_timeout = opt_num(aTHX_ opts, "socket_timeout", 4);
     W.keepalive_timeout = opt_num(aTHX_ opts, "keepalive_timeout", W.socket_timeout);
+    sv = opt_fetch(aTHX_ opts, "underscores_in_headers");
+    W.underscores_in_headers = sv && SvTRUE(sv);
     W.buffer_size = (UV)opt_num(aTHX_ opts, "buffer_size", 65536);
     W.limit_post = (UV)opt_num(aTHX_ opts, "limit_post", 0);
     W.post_buffering = (UV)opt_num(aTHX_ opts, "post_buffering", 1024 * 1024);

@@ -33,6 +33,7 @@ my %OPTIONS = (
     'buffer-size'         => { type => 'int',    help => 'largest request header section (HTTP) or uwsgi packet, in bytes (default 65536)' },
     'limit-post'          => { type => 'count',  help => 'largest request body in bytes, larger gets 413 (0: no limit)' },
     'post-buffering'      => { type => 'count',  help => 'request bodies larger than this many bytes are kept in a temporary file (default 1048576)' },
+    'http-underscores-in-headers' => { type => 'bool', help => 'keep HTTP header fields whose names have an underscore (by default they are dropped, as nginx does); X_Foo never joins or replaces X-Foo: beside a field without the underscore it is dropped' },
     # the app
     'psgi'                => { type => 'string', help => 'the PSGI app to serve' },
     'early-psgi'          => { type => 'string', help => 'load this PSGI app before anything else (fork-server base)' },

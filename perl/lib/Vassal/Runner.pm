@@ -163,6 +163,7 @@ sub _run {
             buffer_size    => $config->get('buffer-size') // 65536,
             limit_post     => $config->get('limit-post') // 0,
             post_buffering => $config->get('post-buffering') // 1024 * 1024,
+            underscores_in_headers => $config->get('http-underscores-in-headers') ? 1 : 0,
         },
         ($opt{adopted} ? () : (on_reload => sub { $self->reexec($args, $emperor, shift) })),
     );

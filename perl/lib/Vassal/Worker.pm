@@ -18,7 +18,7 @@ our $VERSION = '0.01';
 #   scoreboard, slot     this worker's slot (0-based)
 #   status_fd  the pipe the master reads "A<pid>" / "S<pid>" from
 #   socket_timeout, keepalive_timeout, buffer_size, limit_post,
-#   post_buffering, max_requests, defer_accept
+#   post_buffering, max_requests, defer_accept, underscores_in_headers
 #   master_pid, orphan_timeout   stop once the master is gone, SIGKILL after that long
 sub run {
     my ($class, %a) = @_;
@@ -30,7 +30,8 @@ sub run {
         tmpdir    => $ENV{TMPDIR} && -d $ENV{TMPDIR} ? $ENV{TMPDIR} : File::Spec->tmpdir,
     );
     for my $k (qw(scoreboard slot status_fd socket_timeout keepalive_timeout buffer_size
-                  limit_post post_buffering max_requests defer_accept master_pid orphan_timeout)) {
+                  limit_post post_buffering max_requests defer_accept underscores_in_headers
+                  master_pid orphan_timeout)) {
         $opts{$k} = $a{$k} if defined $a{$k};
     }
     return Vassal::XS::worker_run(\%opts);
@@ -188,7 +189,10 @@ Options: C<scoreboard> and C<slot>, C<status_fd>, C<socket_timeout>,
 C<keepalive_timeout>, C<buffer_size>, C<limit_post>, C<post_buffering>,
 C<max_requests>, C<defer_accept> (default true: C<TCP_DEFER_ACCEPT> of
 C<socket_timeout> seconds on TCP listeners, as uWSGI sets unless
-C<no-defer-accept>), C<master_pid> and C<orphan_timeout> (once its parent is
+C<no-defer-accept>), C<underscores_in_headers> (default false: HTTP header
+fields whose names have an underscore are dropped; see
+C<http-underscores-in-headers> in L<psgi-vassal>), C<master_pid> and
+C<orphan_timeout> (once its parent is
 no longer C<master_pid> the worker accepts nothing more, finishes the request
 in flight and returns C<the master is gone>; if it is still running
 C<orphan_timeout> seconds later it is killed).

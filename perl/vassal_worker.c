@@ -2141,14 +2141,16 @@ setup(pTHX_ HV *opts)
     for (i = 0; i < W.nls; i++) {
         struct epoll_event ev;
         memset(&ev, 0, sizeof(ev));
-        /* EPOLLEXCLUSIVE: one connection wakes one idle worker, not all */
-        ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+        /* Not EPOLLEXCLUSIVE: the listening socket may be shared with another
+         * generation of the vassal (the Emperor holds it), and a worker that
+         * stops right after the kernel chose it alone for a connection would
+         * leave that connection unannounced to every other worker until the
+         * next one arrives. Level-triggered and shared, every idle worker
+         * hears of it and one wins accept4() (uWSGI's default, no thunder lock). */
+        ev.events = EPOLLIN;
         ev.data.ptr = &W.ls[i];
-        if (epoll_ctl(W.epfd, EPOLL_CTL_ADD, W.ls[i].fd, &ev) < 0) {
-            ev.events = EPOLLIN;
-            if (epoll_ctl(W.epfd, EPOLL_CTL_ADD, W.ls[i].fd, &ev) < 0)
-                croak("epoll_ctl(ADD) of listener fd %d failed: %s", W.ls[i].fd, strerror(errno));
-        }
+        if (epoll_ctl(W.epfd, EPOLL_CTL_ADD, W.ls[i].fd, &ev) < 0)
+            croak("epoll_ctl(ADD) of listener fd %d failed: %s", W.ls[i].fd, strerror(errno));
     }
     /* the stop signal's self-pipe, so that no signal is lost between checks */
     if (pipe2(pfd, O_NONBLOCK | O_CLOEXEC) < 0) croak("pipe2 failed: %s", strerror(errno));

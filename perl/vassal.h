@@ -68,6 +68,12 @@ int vassal_ieq(const char *s, size_t len, const char *lit);
 /* Does the comma-separated header value contain this token (case-insensitive)? */
 int vassal_has_token(const char *v, size_t len, const char *token);
 
+/* Is [s, s + len) a valid uri-host [ ":" port ] (RFC 3986: a reg-name, an
+ * IPv4 address or an IP-literal in brackets), as the authority of an
+ * absolute-form target (need_host: not empty) or a Host field (RFC 9110
+ * 7.2; may be empty)? */
+int vassal_valid_authority(const char *s, size_t len, int need_host);
+
 /* Is c an HTTP token character (RFC 9110 tchar)? */
 int vassal_is_tchar(unsigned char c);
 

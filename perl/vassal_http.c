@@ -81,6 +81,48 @@ parse_version(const char *p, size_t len)
     return p[7] - '0';
 }
 
+/* RFC 3986 unreserved and sub-delims: what a reg-name is made of, besides
+ * pct-encoded */
+static int
+host_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+        || (c && strchr("-._~!$&'()*+,;=", c));
+}
+
+static int hexval(unsigned char c);
+
+int
+vassal_valid_authority(const char *s, size_t len, int need_host)
+{
+    size_t i = 0;
+    if (len && s[0] == '[') {
+        /* IP-literal: IPv6address or IPvFuture, checked for its characters */
+        for (i = 1; i < len && s[i] != ']'; i++)
+            if (!host_char((unsigned char)s[i]) && s[i] != ':') return 0;
+        if (i >= len || i == 1) return 0;
+        i++;
+    }
+    else {
+        /* reg-name (or IPv4address, made of the same characters) */
+        while (i < len && s[i] != ':') {
+            if (s[i] == '%') {
+                if (len - i < 3 || hexval((unsigned char)s[i + 1]) < 0 || hexval((unsigned char)s[i + 2]) < 0)
+                    return 0;
+                i += 3;
+            }
+            else if (host_char((unsigned char)s[i])) i++;
+            else return 0;
+        }
+        if (need_host && i == 0) return 0;
+    }
+    if (i == len) return 1;
+    if (s[i] != ':') return 0;
+    for (i++; i < len; i++)
+        if (s[i] < '0' || s[i] > '9') return 0;
+    return 1;
+}
+
 /* RFC 9112 3.2: origin-form ("/path"), absolute-form ("http://host/path",
  * with a host), asterisk-form ("*", for OPTIONS only). Authority-form is for
  * CONNECT, which a PSGI server does not do. Anything else is refused: what
@@ -95,10 +137,12 @@ valid_target(const char *t, size_t len, const char *method, size_t mlen)
     if (len > 7 && vassal_ieq(t, 7, "http://")) skip = 7;
     else if (len > 8 && vassal_ieq(t, 8, "https://")) skip = 8;
     else return 0;
-    /* the authority: not empty, no userinfo */
-    for (i = skip; i < len && t[i] != '/' && t[i] != '?' && t[i] != '#'; i++)
-        if (t[i] == '@') return 0;
-    return i > skip;
+    /* the authority, up to the path or the query: a host and maybe a port,
+     * nothing else - no userinfo, and no '#' (as nginx: "http://a#@b/" is
+     * host a to RFC 3986 but host b to a parser that reads on) */
+    for (i = skip; i < len && t[i] != '/' && t[i] != '?'; i++)
+        ;
+    return vassal_valid_authority(t + skip, i - skip, 1);
 }
 
 /* Parses the request line [p, end) (without its line end). */

@@ -965,7 +965,7 @@ env_from_http(pTHX_ HV *env, const vassal_request *req, vreqinfo *info)
 {
     const char *t = req->target, *path, *q, *frag, *tend = req->target + req->target_len;
     size_t i;
-    int underscored = 0;
+    int underscored = 0, hosts = 0;
     SV *sv;
 
     info->content_length = -1;
@@ -1057,6 +1057,15 @@ env_from_http(pTHX_ HV *env, const vassal_request *req, vreqinfo *info)
                 if (vassal_has_token(h->value, h->value_len, "keep-alive")) info->conn_keepalive = 1;
             }
             break;
+        case 4:
+            /* RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one in
+             * HTTP/1.0, and a valid one */
+            if (vassal_ieq(h->name, 4, "host")) {
+                if (hosts++) return bad_header(info, "more than one Host header field");
+                if (!vassal_valid_authority(h->value, h->value_len, 0))
+                    return bad_header(info, "an invalid Host header field");
+            }
+            break;
         case 6:
             if (vassal_ieq(h->name, 6, "expect")
                 && vassal_ieq(h->value, h->value_len, "100-continue"))
@@ -1065,6 +1074,7 @@ env_from_http(pTHX_ HV *env, const vassal_request *req, vreqinfo *info)
         }
         env_header(aTHX_ env, h);
     }
+    if (!hosts && req->minor == 1) return bad_header(info, "an HTTP/1.1 request without a Host header field");
     if (underscored && W.underscores_in_headers) env_underscored(aTHX_ env, req);
     /* RFC 9112 6.1: chunked must be the last coding, applied once; other
      * codings are not implemented (501) */

@@ -43,24 +43,24 @@ subtest 'headers' => sub {
 subtest 'line ends, leading empty lines, targets' => sub {
     my $lf = "GET /x HTTP/1.1\nHost: h\n\n";
     is +(parse($lf))[0], length $lf, 'bare LF line ends';
-    my $lead = "\r\n\r\nGET /x HTTP/1.1\r\n\r\n";
+    my $lead = "\r\n\r\nGET /x HTTP/1.1\r\nHost: h\r\n\r\n";
     is +(parse($lead))[0], length $lead, 'leading empty lines are skipped';
-    my ($rc, $env) = parse("GET http://example.test:8080/p%2Fq?z=1 HTTP/1.1\r\n\r\n");
+    my ($rc, $env) = parse("GET http://example.test:8080/p%2Fq?z=1 HTTP/1.1\r\nHost: h\r\n\r\n");
     ok $rc > 0, 'absolute-form';
     is $env->{PATH_INFO}, '/p/q', 'its path';
     is $env->{QUERY_STRING}, 'z=1', 'its query';
-    ($rc, $env) = parse("GET http://example.test HTTP/1.1\r\n\r\n");
+    ($rc, $env) = parse("GET http://example.test HTTP/1.1\r\nHost: h\r\n\r\n");
     is $env->{PATH_INFO}, '', 'absolute-form without a path';
-    ($rc, $env) = parse("OPTIONS * HTTP/1.1\r\n\r\n");
+    ($rc, $env) = parse("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n");
     is $env->{PATH_INFO}, '*', 'asterisk-form with OPTIONS';
-    ($rc, $env) = parse("GET HTTPS://Example.test?q=1 HTTP/1.1\r\n\r\n");
+    ($rc, $env) = parse("GET HTTPS://Example.test?q=1 HTTP/1.1\r\nHost: h\r\n\r\n");
     ok $rc > 0, 'absolute-form, https, upper case';
     is $env->{QUERY_STRING}, 'q=1', 'a query right after the authority';
-    ($rc, $env) = parse("GET /x#frag HTTP/1.1\r\n\r\n");
+    ($rc, $env) = parse("GET /x#frag HTTP/1.1\r\nHost: h\r\n\r\n");
     is $env->{PATH_INFO}, '/x', 'a fragment is dropped';
-    ($rc, $env) = parse("GET /bad%zz%4 HTTP/1.1\r\n\r\n");
+    ($rc, $env) = parse("GET /bad%zz%4 HTTP/1.1\r\nHost: h\r\n\r\n");
     is $env->{PATH_INFO}, '/bad%zz%4', 'invalid escapes stay as they are';
-    ($rc, $env) = parse("GET /caf\xc3\xa9 HTTP/1.1\r\n\r\n");
+    ($rc, $env) = parse("GET /caf\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n");
     is $env->{PATH_INFO}, "/caf\xc3\xa9", 'obs-text in the target';
 };
 
@@ -108,8 +108,19 @@ my @malformed = (
 );
 for my $case (@malformed) {
     my ($req, $name) = @$case;
+    # each with a Host, so that none is refused for lacking one
+    $req =~ s{\A([^\n]* HTTP/1\.1\r\n)}{${1}Host: h\r\n};
     is +(parse($req))[0], -1, "400: $name";
 }
+for my $case (["GET / HTTP/1.1\r\n\r\n",                          'HTTP/1.1 without Host'],
+              ["GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n",     'two Host fields'],
+              ["GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n",     'two Host fields in HTTP/1.0'],
+              ["GET / HTTP/1.1\r\nHost: a/b\r\n\r\n",               'an invalid Host'],
+              ["GET http://a#\@b/ HTTP/1.1\r\nHost: a\r\n\r\n",     "'#' in an absolute-form authority"]) {
+    is +(parse($case->[0]))[0], -1, "400: $case->[1]";
+}
+ok +(parse("GET / HTTP/1.0\r\n\r\n"))[0] > 0, 'HTTP/1.0 without Host is fine';
+ok +(parse("GET http://[::1]:8080/ HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n"))[0] > 0, 'an IPv6 literal';
 
 is +(parse("GARBAGE IN\r\nmore"))[0], -1, 'a malformed request line is refused before the head is complete';
 is +(parse("\x16\x03\x01\x02\x00\x01"))[0], -1, 'a TLS handshake is refused before any line end';
@@ -121,7 +132,7 @@ is +(parse("GET / HTTP/1.2\r\n\r\n"))[0], -3, '505: HTTP/1.2';
 is +(parse("GET / HTTP/2.0\r\n"))[0], -3, '505 as soon as the request line is complete';
 my $many = "GET / HTTP/1.1\r\n" . join('', map { "X-H$_: $_\r\n" } 1 .. 129) . "\r\n";
 is +(parse($many))[0], -4, '431: more than 128 header fields';
-my ($rc, $env) = parse("POST / HTTP/1.1\r\nContent-Length: 7\r\nContent-Length: 7\r\n\r\n");
+my ($rc, $env) = parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 7\r\nContent-Length: 7\r\n\r\n");
 ok $rc > 0, 'two equal Content-Lengths are one';
 is $env->{CONTENT_LENGTH}, 7, 'CONTENT_LENGTH';
 

@@ -41,7 +41,7 @@ final class Deploy {
   boolean candidate(Vassal v) {
     return v != base && v.adopted && v.alive() && v.forkServer.equals(Optional.of(socket))
         && v.baseGeneration < target && v.predecessor == null && v.start == null && !v.proc.stopSent
-        && v.proc.cursedAt == null && v.intent == Intent.RUN && !inProgress.contains(v)
+        && v.proc.cursedAt == null && v.intent() == Intent.RUN && !inProgress.contains(v)
         && attempts.getOrDefault(v.name(), 0) < MAX_ATTEMPTS;
   }
 

@@ -50,7 +50,7 @@ final class HeartbeatWatch {
     long now = System.nanoTime();
     for (Vassal v : vassals.get()) {
       if (v.alive() && v.lastHeartbeat != null && v.proc.cursedAt == null && now - v.lastHeartbeatNanos > limit) {
-        v.lastHeartbeat = null; // judged once per silence
+        v.silenceNoticed();
         silent.accept(v);
       }
     }

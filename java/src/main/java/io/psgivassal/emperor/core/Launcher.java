@@ -59,10 +59,7 @@ final class Launcher implements ForkServerQueue.Outcome {
   /** Starts a new attempt for {@code v} (which has no process and no attempt). */
   void launch(Vassal v) {
     StartAttempt a = new StartAttempt(resolveForkServer(v.spec));
-    v.start = a;
-    v.adopted = a.adopted();
-    v.forkServer = a.forkServer;
-    v.state = a.adopted() ? VassalState.ADOPTING : VassalState.SPAWNING;
+    v.startAttempt(a);
     a.hookRunning = hooks.hasStartHook();
     hooks.runStart(v.name(), v.configDescription(), 0, () -> {
       a.hookRunning = false;
@@ -246,9 +243,8 @@ final class Launcher implements ForkServerQueue.Outcome {
 
   /** Never gives a vassal up: waits with a growing delay and tries again. */
   private void retry(Vassal v, StartAttempt a, String why) {
-    v.failures++;
-    long delay = v.backoff.nextDelayMillis();
-    if (v.failures == 1 || v.failures % 20 == 0) {
+    long delay = v.attemptFailed();
+    if (v.failureWorthLogging()) {
       log.warn("vassal {}: {} (attempt {}, retrying in {} ms)", v.label(), why, v.failures, delay);
     } else {
       log.debug("vassal {}: {} (attempt {}, retrying in {} ms)", v.label(), why, v.failures, delay);

@@ -28,15 +28,14 @@ final class OnDemandGate {
 
   /** Binds the socket if needed and waits for a connection: the vassal is ON_DEMAND. */
   void open(Vassal v) {
-    v.state = VassalState.ON_DEMAND;
+    v.waitingOnSocket();
     changed.run();
     if (v.onDemandSocket == null) {
       try {
         v.onDemandSocket = BoundSocket.bind(v.spec.onDemand().orElseThrow(), false, true);
       } catch (IllegalArgumentException e) {
-        v.failures++;
-        long delay = v.backoff.nextDelayMillis();
-        if (v.failures == 1 || v.failures % 20 == 0) {
+        long delay = v.attemptFailed();
+        if (v.failureWorthLogging()) {
           log.error("vassal {}: cannot bind its on-demand {}; retrying in {} ms", v.label(), e.getMessage(), delay);
         }
         v.waitTimer = loop.schedule(delay, TimeUnit.MILLISECONDS, () -> {
@@ -45,8 +44,7 @@ final class OnDemandGate {
         });
         return;
       }
-      v.failures = 0;
-      v.backoff.reset();
+      v.attemptSucceeded();
     }
     if (!v.watchingSocket) {
       loop.register(v.onDemandSocket.fd(), Epoll.EPOLLIN, events -> {

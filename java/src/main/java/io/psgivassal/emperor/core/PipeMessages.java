@@ -93,37 +93,29 @@ final class PipeMessages {
     Instant now = Instant.now();
     switch (b) {
       case READY -> {
-        boolean first = !v.ready;
-        v.ready = true;
-        v.lastReady = now;
+        boolean first = v.reportedReady(now);
         decisions.ready(v);
         progress(v, VassalState.READY, first ? VassalEvent.Type.READY : null);
       }
       case ACCEPTING -> {
-        boolean first = !v.accepting;
-        v.accepting = true;
-        v.lastAccepting = now;
+        boolean first = v.reportedAccepting(now);
         progress(v, VassalState.ACCEPTING, first ? VassalEvent.Type.ACCEPTING : null);
         if (first) {
           decisions.accepting(v);
         }
       }
       case LOYAL -> {
-        boolean first = !v.loyal;
-        v.loyal = true;
-        v.lastLoyal = now;
+        boolean first = v.reportedLoyal(now);
         if (first) {
           decisions.loyal(v);
         }
         progress(v, VassalState.LOYAL, first ? VassalEvent.Type.LOYAL : null);
       }
       case HEARTBEAT -> {
-        if (v.lastHeartbeat == null) {
+        if (v.heartbeat(now, System.nanoTime())) {
           log.info("vassal {} sends heartbeats: it is killed if it is silent for {}", v.label(),
               Supervisor.human(heartbeat));
         }
-        v.lastHeartbeat = now;
-        v.lastHeartbeatNanos = System.nanoTime();
         changed.run();
       }
       case STOP_ME -> decisions.idle(v);
@@ -135,8 +127,7 @@ final class PipeMessages {
 
   /** States only move forward; a repeated or late message updates the flags alone. */
   private void progress(Vassal v, VassalState next, VassalEvent.Type event) {
-    if (v.state.isBefore(next) && v.state.isUp()) {
-      v.state = next;
+    if (v.progressTo(next)) {
       String where = next.ordinal() >= VassalState.ACCEPTING.ordinal()
           ? v.httpUrl.map(u -> " on " + u).orElse(v.onDemandSocket != null ? " on " + v.onDemandSocket : "") : "";
       log.info("vassal {} -> {}{}", v.label(), next, where);

@@ -167,7 +167,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
   /** A monitor reports a vassal gone: stop it (0, or 2 when graceful), SIGKILL after the reload mercy. */
   void remove(String monitor, String name) {
     Vassal v = vassals.get(name);
-    if (v == null || !v.monitor.equals(monitor) || v.intent == Intent.SHUTDOWN) {
+    if (v == null || !v.monitor.equals(monitor) || v.intent() == Intent.SHUTDOWN) {
       return;
     }
     cancelStart(v);
@@ -182,7 +182,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
 
   private void configChanged(Vassal v, VassalSpec spec, Instant lastModified) {
     boolean socketChanged = !v.spec.onDemand().equals(spec.onDemand());
-    if (v.intent == Intent.SHUTDOWN) {
+    if (v.intent() == Intent.SHUTDOWN) {
       v.update(spec, lastModified);
       return;
     }
@@ -204,9 +204,9 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     }
     v.update(spec, lastModified);
     if (v.alive()) {
-      switch (v.intent) {
+      switch (v.intent()) {
         case REPLACE -> v.nextSpec = spec;
-        case REMOVE, IDLE_STOP -> v.intent = Intent.RELOAD; // back (or changed): start again once it is gone
+        case REMOVE, IDLE_STOP -> v.intend(Intent.RELOAD); // back (or changed): start again once it is gone
         // a reload already under way picks the newest config up as well
         case BACK_TO_ON_DEMAND, SHUTDOWN, RELOAD -> { }
         case RUN -> {
@@ -228,7 +228,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
       launch(v);
       return;
     }
-    switch (v.state) {
+    switch (v.state()) {
       case ON_DEMAND -> log.info("vassal {}: config updated; it starts on the next connection", v.label());
       default -> {
         // IDLE, DEAD or THROTTLED: a new config is a new chance, start now
@@ -261,10 +261,10 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
 
   private void launch(Vassal v) {
     cancelWait(v);
-    if (stopping || v.intent == Intent.REMOVE || v.intent == Intent.SHUTDOWN) {
+    if (stopping || v.intent() == Intent.REMOVE || v.intent() == Intent.SHUTDOWN) {
       return;
     }
-    v.intent = Intent.RUN;
+    v.intend(Intent.RUN);
     holdSocket(v);
     launcher.launch(v);
     dirty = true;
@@ -324,17 +324,8 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     if (v.predecessor != null) {
       // a successor that does not accept yet is dropped; the predecessor still serves
       retire(v, current, CMD_STOP, "superseded before it accepted");
-    } else {
-      v.predecessor = current;
-      v.predecessorLoyal = v.loyal;
     }
-    v.proc = null;
-    v.respawns++;
-    v.lastRun = Instant.now();
-    v.lastDeathWasReload = true; // the next process continues this one: no respawn, no blame
-    v.ready = false;
-    v.accepting = false;
-    v.loyal = false;
+    v.nextGenerationStarting(Instant.now());
     if (isBase(v)) {
       startDeploy(v, why);
     } else {
@@ -374,7 +365,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     if (!isBase(v)) {
       return name + " runs no fork server (its config names no absolute fork-server path)";
     }
-    if (stopping || v.intent != Intent.RUN || !v.alive() || v.proc.stopSent) {
+    if (stopping || v.intent() != Intent.RUN || !v.alive() || v.proc.stopSent) {
       return name + " is not running";
     }
     if (v.predecessor != null) {
@@ -390,9 +381,8 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
 
   /** The old generation of a base or a vassal may go: its successor serves. */
   private void handOff(Vassal v) {
-    VassalInstance old = v.predecessor;
+    VassalInstance old = v.letPredecessorGo();
     if (old != null) {
-      v.predecessor = null;
       retire(v, old, CMD_GRACEFUL_STOP, "its next generation (pid " + v.pid() + ") "
           + (isBase(v) ? "serves the fork server" : "accepts"));
     }
@@ -461,9 +451,8 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
 
   /** Stops the generation serving while its successor starts (the vassal is going away). */
   private void retirePredecessor(Vassal v, String why) {
-    VassalInstance old = v.predecessor;
+    VassalInstance old = v.letPredecessorGo();
     if (old != null) {
-      v.predecessor = null;
       retire(v, old, config.gracefulShutdown() ? CMD_GRACEFUL_STOP : CMD_STOP, why);
     }
   }
@@ -497,7 +486,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     baseGenerationByPid.remove(p.pid);
     retiring.removeIf(r -> r.p() == p);
     if (v.predecessor == p) {
-      v.predecessor = null;
+      v.letPredecessorGo();
       log.warn("vassal {}: its serving generation (pid {}) died ({}) while the next one starts", v.name(), p.pid, status);
     } else {
       log.info("vassal {}: previous generation (pid {}) -> DEAD ({})", v.name(), p.pid, status);
@@ -525,8 +514,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
   /** A process exists for {@code v}: watch it, feed it its config, announce it. */
   @Override
   public void started(Vassal v, int pid, int pipeFd, int configFd) {
-    v.backoff.reset();
-    v.failures = 0;
+    v.attemptSucceeded();
     int pidfd;
     try {
       pidfd = PidFds.open(pid);
@@ -535,18 +523,11 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
       log.warn("vassal {}: pidfd_open({}) failed: {}", v.label(), pid, e.getMessage());
       FileDescriptors.closeQuietly(pipeFd);
       FileDescriptors.closeQuietly(configFd);
-      v.proc = new VassalInstance(pid, -1, -1, -1, v.adopted);
-      onDeath(v, ExitStatus.unknown(pid));
+      onDeath(v, new VassalInstance(pid, -1, -1, -1, v.adopted), ExitStatus.unknown(pid));
       return;
     }
-    boolean continuation = v.lastDeathWasReload;
-    v.lastDeathWasReload = false;
-    v.starts++;
-    if (v.starts > 1 && !continuation) {
-      v.respawns++;
-    }
     VassalInstance p = new VassalInstance(pid, pidfd, pipeFd, configFd, v.adopted);
-    v.proc = p;
+    boolean continuation = v.processStarted(p, Instant.now());
     Optional<ProcFs.Stat> st = ProcFs.stat(pid);
     st.ifPresent(s -> sessions.add(s.session()));
     if (isBase(v)) {
@@ -555,17 +536,6 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     } else if (v.adopted) {
       v.baseGeneration = st.map(s -> baseGenerationByPid.getOrDefault(s.session(), 0)).orElse(0);
     }
-    v.ready = false;
-    v.accepting = false;
-    v.loyal = false;
-    v.lastHeartbeat = null;
-    v.lastHeartbeatNanos = 0;
-    v.state = VassalState.RUNNING;
-    Instant now = Instant.now();
-    if (v.firstRun == null) {
-      v.firstRun = now;
-    }
-    v.lastRun = now;
     loop.register(pidfd, Epoll.EPOLLIN, events -> onPidfd(v, p));
     messages.watch(v, p);
     pushConfig(v);
@@ -591,10 +561,10 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
   // ---- on-demand ----
 
   private void waitOnSocket(Vassal v) {
-    if (stopping || v.intent == Intent.REMOVE) {
+    if (stopping || v.intent() == Intent.REMOVE) {
       return;
     }
-    v.intent = Intent.RUN;
+    v.intend(Intent.RUN);
     gate.open(v);
   }
 
@@ -606,8 +576,8 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
 
   @Override
   public void ready(Vassal v) {
-    if (v.intent == Intent.RELOAD) {
-      v.intent = Intent.RUN; // reloaded in place (a base vassal re-executes itself)
+    if (v.intent() == Intent.RELOAD) {
+      v.intend(Intent.RUN); // reloaded in place (a base vassal re-executes itself)
     }
     if (!v.adopted) {
       launcher.pokeForkServers(); // it may be a fork server that just came up
@@ -666,11 +636,11 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     if (p.cursedAt != null || v.proc != p) {
       return; // a previous generation: its pidfd says when it is gone
     }
-    if (v.intent == Intent.RUN) {
+    if (v.intent() == Intent.RUN) {
       curse(v, p, "its Emperor pipe closed without a stop from the Emperor (it is exiting or dying)");
     } else {
       // it is leaving because it was told to (a reload of an adopted vassal, say): only guard against lingering
-      v.state = VassalState.STOPPING;
+      v.condemned();
       dirty = true;
       armKill(v, p);
     }
@@ -678,7 +648,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
 
   private void curse(Vassal v, VassalInstance p, String why) {
     p.cursedAt = Instant.now();
-    v.state = VassalState.STOPPING;
+    v.condemned();
     dirty = true;
     log.info("vassal {} -> STOPPING: {}; SIGKILL if it is still there in {}", v.label(), why, human(config.reloadMercy()));
     fire(v, VassalEvent.of(VassalEvent.Type.CURSED, v, why));
@@ -707,7 +677,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     }
     if (status.isPresent()) {
       if (v.proc == p) {
-        onDeath(v, status.get());
+        onDeath(v, p, status.get());
       } else {
         onPreviousGenerationDeath(v, p, status.get());
       }
@@ -715,11 +685,10 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     }
   }
 
-  private void onDeath(Vassal v, ExitStatus status) {
-    VassalInstance p = v.proc;
+  /** {@code p}, the current process (or one that could not be watched), died. */
+  private void onDeath(Vassal v, VassalInstance p, ExitStatus status) {
     p.closeAll(loop);
-    v.proc = null;
-    if (v.predecessor != null && v.intent == Intent.RUN) {
+    if (v.predecessor != null && v.intent() == Intent.RUN) {
       restorePredecessor(v, p, status);
       return;
     }
@@ -733,11 +702,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     }
     boolean wasLoyal = v.loyal;
     boolean wasAccepting = v.accepting;
-    v.ready = false;
-    v.accepting = false;
-    v.loyal = false;
-    v.lastHeartbeat = null;
-    Intent intent = v.intent;
+    Intent intent = v.died();
     boolean expected = intent != Intent.RUN;
     String label = v.name() + " (pid " + p.pid + ", " + (p.adopted ? "adopted" : "spawned") + ")";
     if (expected) {
@@ -745,7 +710,6 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     } else {
       log.warn("vassal {} -> DEAD ({}) unexpectedly{}", label, status, wasLoyal ? "" : ", before it was loyal");
     }
-    v.state = VassalState.DEAD;
     dirty = true;
     fire(v, VassalEvent.died(v, p.pid, status));
     hooks.runStop(v.name(), v.configDescription(), p.pid);
@@ -754,30 +718,21 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
       case REMOVE -> finishRemoval(v);
       case REPLACE -> {
         closeOnDemandSocket(v);
-        v.intent = Intent.RUN;
         v.update(v.nextSpec, v.lastModified);
         v.nextSpec = null;
         startFresh(v);
       }
       case IDLE_STOP -> {
-        v.intent = Intent.RUN;
-        v.state = VassalState.IDLE;
+        v.idled();
         log.info("vassal {} -> IDLE: stays stopped until its config changes", v.name());
       }
-      case RELOAD -> {
-        v.intent = Intent.RUN;
-        v.lastDeathWasReload = true; // a reload, not a failure: never blacklisted, back at once
-        resume(v);
-      }
-      case BACK_TO_ON_DEMAND -> {
-        v.intent = Intent.RUN;
-        waitOnSocket(v);
-      }
+      case RELOAD -> resume(v); // a reload, not a failure: never blacklisted, back at once
+      case BACK_TO_ON_DEMAND -> waitOnSocket(v);
       case RUN -> {
         // only a vassal that never accepted failed to start; one that served is respawned at once
         if (!wasLoyal && !wasAccepting) {
           BlacklistEntry e = blacklist.add(v.name());
-          v.state = VassalState.THROTTLED;
+          v.throttled();
           log.warn("vassal {} -> THROTTLED: blacklisted (attempt {}), next start in {}", v.name(), e.attempt(),
               human(e.throttle()));
           fire(v, VassalEvent.blacklisted(v, e.throttle(), e.attempt()));
@@ -795,14 +750,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
 
   /** The next generation died before it accepted: the one it was to replace serves on. */
   private void restorePredecessor(Vassal v, VassalInstance dead, ExitStatus status) {
-    VassalInstance back = v.predecessor;
-    v.predecessor = null;
-    v.proc = back;
-    v.lastDeathWasReload = false;
-    v.ready = true;
-    v.accepting = true;
-    v.loyal = v.predecessorLoyal;
-    v.state = v.loyal ? VassalState.LOYAL : VassalState.ACCEPTING;
+    VassalInstance back = v.predecessorRestored();
     dirty = true;
     fire(v, VassalEvent.died(v, dead.pid, status));
     hooks.runStop(v.name(), v.configDescription(), dead.pid);
@@ -812,7 +760,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
       String why = "its new generation (pid " + dead.pid + ") died before its fork server was ready (" + status
           + "); generation " + v.generation + " (pid " + back.pid + ") keeps adopting";
       log.error("deploy of {} FAILED: {}. Fix the code and touch the config again", v.name(), why);
-      v.state = VassalState.LOYAL;
+      v.keepsAdopting();
       Deploy d = deploys.get(v.servesForkServer.get());
       if (d != null && d.base == v) {
         deploys.remove(d.socket);
@@ -857,17 +805,13 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
 
   private void sendReload(Vassal v) {
     VassalInstance p = v.proc;
-    v.intent = Intent.RELOAD;
-    v.respawns++;
-    v.lastRun = Instant.now();
+    v.reloading(Instant.now());
     if (!p.send(CMD_RELOAD)) {
       log.warn("vassal {}: cannot send it 1 (reload), its pipe is gone: SIGKILL, it is started again", v.label());
       p.kill();
       return;
     }
-    v.ready = false;
-    v.accepting = false;
-    v.state = VassalState.RUNNING;
+    v.reloadSent();
     dirty = true;
     log.info("vassal {}: config changed: sent 1 (reload)", v.label());
     fire(v, VassalEvent.of(VassalEvent.Type.RELOAD_SENT, v, "config changed"));
@@ -875,7 +819,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
 
   /** Sends 0 (2 when graceful) and curses the process: SIGKILL once the reload mercy is over. */
   private void stopProcess(Vassal v, Intent intent, String why) {
-    v.intent = intent;
+    v.intend(intent);
     VassalInstance p = v.proc;
     if (p == null || p.stopSent) {
       return;
@@ -888,7 +832,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     if (p.cursedAt == null) {
       curse(v, p, why + ": " + what);
     } else {
-      v.state = VassalState.STOPPING;
+      v.condemned();
       dirty = true;
     }
     if (!sent) {
@@ -916,10 +860,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
       cancelStart(v);
       cancelWait(v);
       retirePredecessor(v, "the Emperor is stopping");
-      v.intent = Intent.SHUTDOWN;
-      if (!v.alive()) {
-        v.state = VassalState.DEAD;
-      }
+      v.shuttingDown();
     }
     launcher.close();
     dirty = true;
@@ -960,7 +901,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     for (Vassal v : vassals.values()) {
       if (v.alive()) {
         log.warn("vassal {} did not stop within {}: SIGKILL", v.label(), human(config.reloadMercy()));
-        v.state = VassalState.STOPPING;
+        v.condemned();
         v.proc.kill();
       }
     }
@@ -992,8 +933,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
         if (st.isPresent()) {
           log.info("vassal {} -> DEAD ({})", v.label(), st.get());
           v.proc.closeAll(loop);
-          v.proc = null;
-          v.state = VassalState.DEAD;
+          v.processGone();
         } else {
           Thread.sleep(10);
         }

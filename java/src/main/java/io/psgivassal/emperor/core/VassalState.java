@@ -1,6 +1,13 @@
 package io.psgivassal.emperor.core;
 
-/** Where a vassal is in its life cycle. */
+import java.util.EnumMap;
+import java.util.EnumSet;
+import java.util.Map;
+
+/**
+ * Where a vassal is in its life cycle. {@link #canMoveTo} holds every move the Emperor makes;
+ * {@link Vassal}'s transitions are checked against it.
+ */
 public enum VassalState {
   /** Being started with posix_spawn (or its start hook runs, or a failed spawn waits to be retried). */
   SPAWNING,
@@ -24,6 +31,39 @@ public enum VassalState {
   ON_DEMAND,
   /** Stopped because it said it was idle (22); starts again when its config changes. */
   IDLE;
+
+  /**
+   * The moves out of each state (staying put is always allowed). Kept as one table so that a new
+   * path through the life cycle is a decision here, not a side effect of some handler.
+   */
+  private static final Map<VassalState, EnumSet<VassalState>> MOVES = new EnumMap<>(VassalState.class);
+
+  static {
+    // a death leads to a respawn (or its throttle), the socket again, or an idle stop
+    MOVES.put(DEAD, EnumSet.of(SPAWNING, ADOPTING, ON_DEMAND, THROTTLED, IDLE));
+    // every wait ends in a start (the wait is over, the config changed, a connection came) or the Emperor stops
+    MOVES.put(THROTTLED, EnumSet.of(SPAWNING, ADOPTING, ON_DEMAND, DEAD));
+    MOVES.put(IDLE, EnumSet.of(SPAWNING, ADOPTING, ON_DEMAND, DEAD));
+    MOVES.put(ON_DEMAND, EnumSet.of(SPAWNING, ADOPTING, DEAD));
+    // a start may begin again (changed config: spawned or adopted now), go back to its socket, fail
+    // before a process can be watched, or end as its predecessor's return (the next generation never ran)
+    EnumSet<VassalState> fromStart = EnumSet.of(SPAWNING, ADOPTING, RUNNING, ON_DEMAND, DEAD, ACCEPTING, LOYAL);
+    MOVES.put(SPAWNING, fromStart);
+    MOVES.put(ADOPTING, fromStart);
+    // a process reports forward, reloads in place (RUNNING), is stopped, dies, or a next generation
+    // starts beside it; ACCEPTING or LOYAL backwards only when a predecessor takes over again
+    MOVES.put(RUNNING, EnumSet.of(READY, ACCEPTING, LOYAL, STOPPING, DEAD, SPAWNING, ADOPTING));
+    MOVES.put(READY, EnumSet.of(RUNNING, ACCEPTING, LOYAL, STOPPING, DEAD, SPAWNING, ADOPTING));
+    MOVES.put(ACCEPTING, EnumSet.of(RUNNING, LOYAL, STOPPING, DEAD, SPAWNING, ADOPTING));
+    MOVES.put(LOYAL, EnumSet.of(RUNNING, ACCEPTING, STOPPING, DEAD, SPAWNING, ADOPTING));
+    // a process on its way out only dies, unless it was a next generation and its predecessor serves on
+    MOVES.put(STOPPING, EnumSet.of(ACCEPTING, LOYAL, DEAD));
+  }
+
+  /** Whether the life cycle has a move from this state to {@code next}. */
+  boolean canMoveTo(VassalState next) {
+    return next == this || MOVES.get(this).contains(next);
+  }
 
   /** Whether moving from this state to {@code next} is progress worth reporting. */
   boolean isBefore(VassalState next) {

@@ -1662,7 +1662,19 @@ http_request(pTHX_ vconn *c, size_t head_len)
     return 0;
 }
 
-/* One uwsgi request (modifier1 0 or 5): the dict is the env, the body follows. */
+/* Is this key of the psgi.* or psgix.* namespace (case aside)? */
+static int
+psgi_key(const char *k, size_t kl)
+{
+    return (kl > 5 && vassal_ieq(k, 5, "psgi.")) || (kl > 6 && vassal_ieq(k, 6, "psgix."));
+}
+
+/* One uwsgi request (modifier1 0 or 5): the dict is the env, the body
+ * follows. Keys of the psgi.* and psgix.* namespaces are the server's and
+ * the app's, not the front end's: such keys from the wire are dropped
+ * (psgix.harakiri.commit would stop the worker, psgix.io would be taken for
+ * the connection), with one log line for the request - there is one
+ * request a connection. */
 static int
 uwsgi_request(pTHX_ vconn *c, size_t pktsize)
 {
@@ -1672,7 +1684,8 @@ uwsgi_request(pTHX_ vconn *c, size_t pktsize)
     SV *envrv;
     SV **svp;
     IV cl = 0;
-    int rc;
+    int rc, dropped = 0;
+    char first[65];
 
     request_begins();
     ENTER;
@@ -1695,8 +1708,21 @@ uwsgi_request(pTHX_ vconn *c, size_t pktsize)
         if (pktsize - off < vl) goto malformed;
         v = (const char *)p + off;
         off += vl;
-        if (kl) (void)hv_store(env, k, (I32)kl, newSVpvn(v, vl), 0);
+        if (!kl) continue;
+        if (psgi_key(k, kl)) {
+            if (!dropped++) {
+                size_t j, n = kl < sizeof(first) - 1 ? kl : sizeof(first) - 1;
+                for (j = 0; j < n; j++)
+                    first[j] = k[j] > 0x20 && k[j] < 0x7f ? k[j] : '?';
+                first[n] = '\0';
+            }
+            continue;
+        }
+        (void)hv_store(env, k, (I32)kl, newSVpvn(v, vl), 0);
     }
+    if (dropped)
+        vlog("uwsgi request: %d psgi.*/psgix.* key(s) from the front end dropped (%s%s)",
+             dropped, first, dropped > 1 ? ", ..." : "");
 
     /* what PSGI needs that a front end may not send */
     if (!EFETCH(env, E_SCRIPT_NAME)) ESTORE(env, E_SCRIPT_NAME, newSVpvs(""));

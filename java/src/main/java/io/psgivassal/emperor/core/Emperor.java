@@ -267,7 +267,7 @@ public final class Emperor extends AbstractExecutionThreadService {
    */
   private void scanOrphansSoon() {
     for (long ms : new long[] {20, 200}) {
-      loop.schedule(ms, TimeUnit.MILLISECONDS, () -> reaper.reapZombies(supervisor.vassalPids(), supervisor.sessions()));
+      loop.schedule(ms, TimeUnit.MILLISECONDS, () -> reaper.reapVassalOrphans(supervisor.vassalPids(), supervisor.sessions()));
     }
   }
 

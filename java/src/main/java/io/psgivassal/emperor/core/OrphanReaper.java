@@ -81,6 +81,25 @@ final class OrphanReaper {
     return reaped;
   }
 
+  /**
+   * Reaps only the zombies in a vassal's session (a vassal's orphaned workers), and leaves the
+   * two-look bookkeeping of the periodic scan alone: two looks milliseconds apart could take a
+   * JDK child's exit status before the JDK's reaper thread collects it.
+   */
+  int reapVassalOrphans(Set<Integer> vassalPids, Set<Integer> vassalSessions) {
+    int reaped = 0;
+    for (int child : ProcFs.children(selfPid)) {
+      if (!vassalPids.contains(child)) {
+        Optional<ProcFs.Stat> st = ProcFs.stat(child);
+        if (st.isPresent() && st.get().zombie() && st.get().session() != ownSession
+            && vassalSessions.contains(st.get().session()) && reap(child)) {
+          reaped++;
+        }
+      }
+    }
+    return reaped;
+  }
+
   private static boolean reap(int pid) {
     Optional<ExitStatus> status = PidFds.reapNoHang(pid);
     if (status.isPresent()) {

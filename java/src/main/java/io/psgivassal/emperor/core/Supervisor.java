@@ -365,7 +365,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     if (!isBase(v)) {
       return name + " runs no fork server (its config names no absolute fork-server path)";
     }
-    if (stopping || v.intent() != Intent.RUN || !v.alive() || v.proc.stopSent) {
+    if (stopping || v.intent() != Intent.RUN || !v.alive() || v.proc.stopSent || v.proc.cursedAt != null) {
       return name + " is not running";
     }
     if (v.predecessor != null) {
@@ -612,6 +612,9 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
 
   @Override
   public void idle(Vassal v) {
+    if (stopping || v.intent() != Intent.RUN) {
+      return; // already on its way out (a stop, a removal, a reload): 22 changes nothing
+    }
     if (v.onDemand()) {
       stopProcess(v, Intent.BACK_TO_ON_DEMAND, "it is idle; back to on-demand mode");
     } else {

@@ -38,13 +38,19 @@ class ZeroDowntimeIT extends WorldFixture {
     Http.awaitBody(port, "config " + version + " ", WAIT);
   }
 
+  /** Serving config {@code version}, and the Emperor has attached the process (it may serve first). */
+  private void awaitServing(String name, int port, int version) throws Exception {
+    awaitConfig(port, version);
+    Await.until(name + " attached and accepting", WAIT, () -> view(name).pid() > 0 && view(name).accepting());
+  }
+
   @Test
   void aTouchedVassalReloadsWithoutLosingARequest() throws Exception {
     world.writeBase();
     int port = Ports.free();
     writeVersioned("app1.ini", port, 1);
     emperor = world.start(world.builder());
-    awaitConfig(port, 1);
+    awaitServing("app1.ini", port, 1);
     int oldPid = view("app1.ini").pid();
     try (Load load = Load.start(port, CLIENTS)) {
       load.awaitMore(200, WAIT);
@@ -72,7 +78,7 @@ class ZeroDowntimeIT extends WorldFixture {
     int newPort = Ports.free();
     writeVersioned("app1.ini", oldPort, 1);
     emperor = world.start(world.builder());
-    awaitConfig(oldPort, 1);
+    awaitServing("app1.ini", oldPort, 1);
     try (Load load = Load.start(oldPort, CLIENTS)) {
       load.awaitMore(200, WAIT);
       writeVersioned("app1.ini", newPort, 2);
@@ -100,7 +106,7 @@ class ZeroDowntimeIT extends WorldFixture {
     int port = Ports.free();
     writeVersioned("app1.ini", port, 1);
     emperor = world.start(world.builder());
-    awaitConfig(port, 1);
+    awaitServing("app1.ini", port, 1);
     try (Load load = Load.start(port, CLIENTS)) {
       for (int round = 1; round <= 3; round++) {
         load.awaitMore(200, WAIT);
@@ -126,7 +132,7 @@ class ZeroDowntimeIT extends WorldFixture {
     int port = Ports.free();
     writeVersioned("app1.ini", port, 1);
     emperor = world.start(world.builder());
-    awaitConfig(port, 1);
+    awaitServing("app1.ini", port, 1);
     int master = view("app1.ini").pid();
     try (Load load = Load.start(port, CLIENTS)) {
       for (int round = 1; round <= 3; round++) {

@@ -160,6 +160,136 @@ vassal_check_decode_size(pTHX_ STRLEN len, const char *what)
         croak("malformed: %s body is %lu bytes, more than 65535", what, (unsigned long)len);
 }
 
+/* A fork-server request being read: have of need bytes of the packet (need
+ * is 4 until its header is in), and the descriptors that came with them -
+ * only the first VASSAL_MAX_FDS are kept, any more are closed on arrival
+ * and only counted. The packet's bytes are kept by the caller. */
+typedef struct {
+    size_t have, need;
+    int nfds;
+    int ctrunc;
+    int fds[VASSAL_MAX_FDS];
+} vassal_rx;
+
+static void
+vassal_rx_init(vassal_rx *rx)
+{
+    memset(rx, 0, sizeof(*rx));
+    rx->need = 4;
+}
+
+/* Closes the descriptors received so far. */
+static void
+vassal_rx_abort(vassal_rx *rx)
+{
+    vassal_close_fds(rx->fds, rx->nfds < VASSAL_MAX_FDS ? rx->nfds : VASSAL_MAX_FDS);
+    rx->nfds = 0;
+}
+
+/* One recvmsg, without waiting, of what is missing of the packet, into
+ * data (room for rx->need bytes). Returns 1 when the packet is complete,
+ * 2 when bytes came but more are to come, 0 when there was nothing to
+ * read, -1 on an error (err; the descriptors received are closed). Never
+ * reads past the packet. */
+static int
+vassal_rx_step(int fd, vassal_rx *rx, unsigned char *data, char *err)
+{
+    struct msghdr msg;
+    struct iovec iov;
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * VASSAL_CMSG_FDS)];
+        struct cmsghdr align;
+    } cbuf;
+    struct cmsghdr *cmsg;
+    ssize_t n;
+
+    memset(&msg, 0, sizeof(msg));
+    iov.iov_base = data + rx->have;
+    iov.iov_len = rx->need - rx->have;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.buf;
+    msg.msg_controllen = sizeof(cbuf.buf);
+    n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (n < 0) {
+        if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+        snprintf(err, VASSAL_ERRLEN, "recvmsg failed: %s", strerror(errno));
+        vassal_rx_abort(rx);
+        return -1;
+    }
+    for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+        if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS) {
+            int count = (int)((cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+            int *fds = (int *)CMSG_DATA(cmsg);
+            int i;
+            for (i = 0; i < count; i++, rx->nfds++) {
+                if (rx->nfds < VASSAL_MAX_FDS) rx->fds[rx->nfds] = fds[i];
+                else close(fds[i]);
+            }
+        }
+    }
+    if (msg.msg_flags & MSG_CTRUNC) rx->ctrunc = 1;
+    if (n == 0) {
+        if (rx->have == 0)
+            snprintf(err, VASSAL_ERRLEN, "EOF before any byte of the request");
+        else
+            snprintf(err, VASSAL_ERRLEN, "EOF mid-packet (got %lu of %lu bytes)",
+                     (unsigned long)rx->have, (unsigned long)rx->need);
+        vassal_rx_abort(rx);
+        return -1;
+    }
+    rx->have += (size_t)n;
+    if (rx->have == 4 && rx->need == 4)
+        rx->need = 4 + vassal_u16(data + 1);
+    if (rx->have < rx->need) return 2;
+    if (rx->ctrunc || rx->nfds > VASSAL_MAX_FDS) {
+        snprintf(err, VASSAL_ERRLEN, "too many descriptors (%d%s received, at most %d accepted)",
+                 rx->nfds, rx->ctrunc ? " or more" : "", VASSAL_MAX_FDS);
+        vassal_rx_abort(rx);
+        return -1;
+    }
+    return 1;
+}
+
+/* Croaks with err and, when known, the peer's pid and uid. */
+static void
+vassal_rx_croak(pTHX_ int fd, const char *err)
+{
+    struct ucred cred;
+    socklen_t credlen = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) == 0)
+        croak("%s (peer pid %ld uid %ld)", err, (long)cred.pid, (long)cred.uid);
+    croak("%s", err);
+}
+
+/* The request read: {modifier1, modifier2, body, fds, pid, uid, gid}. */
+static SV *
+vassal_rx_result(pTHX_ int fd, const vassal_rx *rx, const unsigned char *data)
+{
+    HV *hv = newHV();
+    AV *av = newAV();
+    struct ucred cred;
+    socklen_t credlen = sizeof(cred);
+    int i;
+    for (i = 0; i < rx->nfds; i++)
+        av_push(av, newSViv(rx->fds[i]));
+    hv_stores(hv, "modifier1", newSVuv(data[0]));
+    hv_stores(hv, "modifier2", newSVuv(data[3]));
+    hv_stores(hv, "body", newSVpvn((const char *)data + 4, rx->need - 4));
+    hv_stores(hv, "fds", newRV_noinc((SV *)av));
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) == 0) {
+        hv_stores(hv, "pid", newSViv(cred.pid));
+        hv_stores(hv, "uid", newSViv(cred.uid));
+        hv_stores(hv, "gid", newSViv(cred.gid));
+    }
+    else {
+        hv_stores(hv, "pid", newSV(0));
+        hv_stores(hv, "uid", newSV(0));
+        hv_stores(hv, "gid", newSV(0));
+    }
+    return newRV_noinc((SV *)hv);
+}
+
 /* ------------------------------------------------------------ the module */
 
 MODULE = Vassal		PACKAGE = Vassal::XS
@@ -171,40 +301,24 @@ recv_request(fd, timeout)
     int fd
     double timeout
   PREINIT:
-    unsigned char hdr_body[4 + VASSAL_MAX_BODY];
-    size_t have = 0, need = 4;
-    int fds[VASSAL_CMSG_FDS * 2];
-    int nfds = 0;
-    int too_many = 0;
-    int ctrunc = 0;
+    unsigned char data[4 + VASSAL_MAX_BODY];
+    vassal_rx rx;
     double deadline;
     char err[VASSAL_ERRLEN];
-    struct ucred cred;
-    socklen_t credlen = sizeof(cred);
-    int have_cred;
+    int done = 0;
   PPCODE:
     err[0] = '\0';
-    memset(&cred, 0, sizeof(cred));
-    have_cred = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) == 0;
+    vassal_rx_init(&rx);
     deadline = vassal_now() + timeout;
-
-    while (have < need) {
+    while (!done) {
+        int rc;
         struct pollfd pfd;
         double left = deadline - vassal_now();
-        int rc;
-        struct msghdr msg;
-        struct iovec iov;
-        union {
-            char buf[CMSG_SPACE(sizeof(int) * VASSAL_CMSG_FDS)];
-            struct cmsghdr align;
-        } cbuf;
-        ssize_t n;
-        struct cmsghdr *cmsg;
-
         if (left <= 0) {
             snprintf(err, sizeof(err),
                      "timeout after %gs waiting for the request (got %lu of %lu bytes)",
-                     timeout, (unsigned long)have, (unsigned long)need);
+                     timeout, (unsigned long)rx.have, (unsigned long)rx.need);
+            vassal_rx_abort(&rx);
             break;
         }
         pfd.fd = fd;
@@ -214,87 +328,65 @@ recv_request(fd, timeout)
         if (rc < 0) {
             if (errno == EINTR) continue;
             snprintf(err, sizeof(err), "poll failed: %s", strerror(errno));
+            vassal_rx_abort(&rx);
             break;
         }
         if (rc == 0) continue;  /* the deadline check above reports it */
-
-        memset(&msg, 0, sizeof(msg));
-        iov.iov_base = hdr_body + have;
-        iov.iov_len = need - have;
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.buf;
-        msg.msg_controllen = sizeof(cbuf.buf);
-
-        n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-        if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
-            snprintf(err, sizeof(err), "recvmsg failed: %s", strerror(errno));
-            break;
-        }
-
-        /* collect every descriptor first, so that all of them get closed on error */
-        for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
-            if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS) {
-                int count = (int)((cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-                int *data = (int *)CMSG_DATA(cmsg);
-                int i;
-                for (i = 0; i < count; i++) {
-                    if (nfds < (int)(sizeof(fds) / sizeof(fds[0])))
-                        fds[nfds++] = data[i];
-                    else {
-                        close(data[i]);
-                        too_many = 1;
-                    }
-                }
-            }
-        }
-        if (msg.msg_flags & MSG_CTRUNC) ctrunc = 1;
-
-        if (n == 0) {
-            if (have == 0)
-                snprintf(err, sizeof(err), "EOF before any byte of the request");
-            else
-                snprintf(err, sizeof(err), "EOF mid-packet (got %lu of %lu bytes)",
-                         (unsigned long)have, (unsigned long)need);
-            break;
-        }
-        have += (size_t)n;
-        if (have == 4 && need == 4)
-            need = 4 + vassal_u16(hdr_body + 1);
+        rc = vassal_rx_step(fd, &rx, data, err);
+        if (rc < 0) break;
+        done = rc == 1;
     }
+    if (err[0]) vassal_rx_croak(aTHX_ fd, err);
+    mXPUSHs(vassal_rx_result(aTHX_ fd, &rx, data));
 
-    if (!err[0] && (too_many || ctrunc || nfds > VASSAL_MAX_FDS))
-        snprintf(err, sizeof(err), "too many descriptors (%d%s received, at most %d accepted)",
-                 nfds, (too_many || ctrunc) ? " or more" : "", VASSAL_MAX_FDS);
-
-    if (err[0]) {
-        vassal_close_fds(fds, nfds);
-        if (have_cred)
-            croak("%s (peer pid %ld uid %ld)", err, (long)cred.pid, (long)cred.uid);
-        croak("%s", err);
+SV *
+recv_request_nb(fd, state)
+    int fd
+    SV *state
+  PREINIT:
+    vassal_rx *rx;
+    char err[VASSAL_ERRLEN];
+    int rc;
+  CODE:
+    /* state: the request so far, a vassal_rx and the packet's bytes after it */
+    if (!SvPOK(state) || SvCUR(state) < sizeof(vassal_rx)) {
+        vassal_rx init;
+        vassal_rx_init(&init);
+        sv_setpvn(state, (const char *)&init, sizeof(init));
     }
-    {
-        HV *hv = newHV();
-        AV *av = newAV();
-        int i;
-        for (i = 0; i < nfds; i++)
-            av_push(av, newSViv(fds[i]));
-        hv_stores(hv, "modifier1", newSVuv(hdr_body[0]));
-        hv_stores(hv, "modifier2", newSVuv(hdr_body[3]));
-        hv_stores(hv, "body", newSVpvn((const char *)hdr_body + 4, need - 4));
-        hv_stores(hv, "fds", newRV_noinc((SV *)av));
-        if (have_cred) {
-            hv_stores(hv, "pid", newSViv(cred.pid));
-            hv_stores(hv, "uid", newSViv(cred.uid));
-            hv_stores(hv, "gid", newSViv(cred.gid));
-        }
-        else {
-            hv_stores(hv, "pid", newSV(0));
-            hv_stores(hv, "uid", newSV(0));
-            hv_stores(hv, "gid", newSV(0));
-        }
-        mXPUSHs(newRV_noinc((SV *)hv));
+    err[0] = '\0';
+    do {
+        rx = (vassal_rx *)SvGROW(state, sizeof(vassal_rx) + ((vassal_rx *)SvPVX(state))->need);
+        rc = vassal_rx_step(fd, rx, (unsigned char *)(rx + 1), err);
+        SvCUR_set(state, sizeof(vassal_rx) + rx->have);
+    } while (rc == 2);
+    if (rc < 0) {
+        SvCUR_set(state, 0);
+        vassal_rx_croak(aTHX_ fd, err);
+    }
+    if (rc == 1) {
+        RETVAL = vassal_rx_result(aTHX_ fd, rx, (unsigned char *)(rx + 1));
+        SvCUR_set(state, 0);
+    }
+    else
+        RETVAL = &PL_sv_undef;
+  OUTPUT:
+    RETVAL
+
+void
+recv_request_abort(state)
+    SV *state
+  PPCODE:
+    if (SvPOK(state) && SvCUR(state) >= sizeof(vassal_rx)) {
+        vassal_rx *rx = (vassal_rx *)SvPVX(state);
+        mXPUSHu(rx->have);
+        mXPUSHu(rx->need);
+        vassal_rx_abort(rx);
+        SvCUR_set(state, 0);
+    }
+    else {
+        mXPUSHu(0);
+        mXPUSHu(4);
     }
 
 void

@@ -1,5 +1,6 @@
-# Vassal::XS::recv_request and send_fds: descriptors, credentials, fragments,
-# timeout, EOF mid-packet, too many descriptors (all closed on error).
+# Vassal::XS::recv_request(_nb) and send_fds: descriptors, credentials,
+# fragments, timeout, EOF mid-packet, too many descriptors (all closed on
+# error).
 use strict;
 use warnings;
 use Test::More;
@@ -108,6 +109,37 @@ subtest 'too many descriptors: refused, all closed' => sub {
     my $got = Vassal::XS::recv_request(fileno $b, 2);
     is scalar @{ $got->{fds} }, 8, 'eight are accepted';
     POSIX::close($_) for @{ $got->{fds} };
+};
+
+subtest 'recv_request_nb: what has arrived, without waiting' => sub {
+    my ($a, $b) = pair();
+    pipe(my $r, my $w) or die $!;
+    my $before = open_fds();
+    my $state = '';
+    is Vassal::XS::recv_request_nb(fileno $b, $state), undef, 'nothing yet: undef at once';
+    Vassal::XS::send_fds(fileno $a, substr($req, 0, 2), [fileno $w]);
+    is Vassal::XS::recv_request_nb(fileno $b, $state), undef, 'half a header: undef';
+    syswrite $a, substr($req, 2, 10);
+    is Vassal::XS::recv_request_nb(fileno $b, $state), undef, 'part of the body: undef';
+    syswrite $a, substr($req, 12) . 'NEXT';
+    my $got = Vassal::XS::recv_request_nb(fileno $b, $state);
+    is_deeply [decode_array($got->{body})], ['/usr/local/bin/uwsgi', '--ini', 'app1.ini'], 'then the whole request';
+    is scalar @{ $got->{fds} }, 1, 'with its descriptor';
+    is $got->{uid}, $<, 'and the peer uid';
+    POSIX::close($_) for @{ $got->{fds} };
+    sysread $b, my $rest, 10;
+    is $rest, 'NEXT', 'nothing read past the packet';
+
+    Vassal::XS::send_fds(fileno $a, substr($req, 0, 6), [fileno $w]);
+    is Vassal::XS::recv_request_nb(fileno $b, $state = ''), undef, 'another half request';
+    is_deeply [Vassal::XS::recv_request_abort($state)], [6, 43], 'abort: the bytes got and expected';
+    is open_fds(), $before, 'its descriptor closed';
+
+    Vassal::XS::send_fds(fileno $a, substr($req, 0, 6), [fileno $w]);
+    shutdown $a, 1;
+    eval { Vassal::XS::recv_request_nb(fileno $b, $state = '') };
+    like $@, qr/EOF mid-packet \(got 6 of 43 bytes\) \(peer pid $$ uid $<\)/, 'half a request, then EOF: croaks';
+    is open_fds(), $before, 'its descriptor closed';
 };
 
 subtest 'peer_cred and prctl helpers' => sub {

@@ -4,7 +4,7 @@ use warnings;
 use Errno qw(EINTR ECONNABORTED EAGAIN);
 use File::Spec;
 use POSIX ();
-use Socket qw(AF_UNIX SOCK_STREAM SOMAXCONN);
+use Socket qw(AF_UNIX SOCK_STREAM SOMAXCONN MSG_DONTWAIT);
 use IO::Socket::UNIX;
 use Time::HiRes ();
 use Vassal::XS ();
@@ -13,6 +13,14 @@ use Vassal::Listener ();
 use Vassal::Log qw(vlog);
 
 our $VERSION = '0.01';
+
+# Connections whose request is being read at once, at most; one more drops
+# the one that has waited longest. The same for refused connections, each
+# lingering at most LINGER seconds (or LINGER_BYTES) before it is closed.
+use constant MAX_PENDING   => 64;
+use constant MAX_LINGERING => 64;
+use constant LINGER        => 1;
+use constant LINGER_BYTES  => 256 * 1024;
 
 sub new {
     my ($class, %args) = @_;
@@ -157,6 +165,11 @@ sub run {
     $0 = "psgi-vassal: fork-server [" . Vassal::Log->name . "]";
 
     my $lfd = fileno $self->{sock};
+    # Connections whose request is still coming, by descriptor: each is read
+    # as its bytes arrive, with its own deadline, so that no peer - a silent
+    # one, a slow one - holds up the adoptions of the others.
+    my $pending = $self->{pending} = {};
+    my $lingering = $self->{lingering} = {};    # refused connections, closing (_refuse_peer)
     # Ready (1) - and loyal (17) - once listening, everything preloaded, and
     # nothing left but the accept loop: to an Emperor that passes the socket
     # to the next generation, 1 means "this one takes the adoptions now".
@@ -168,48 +181,157 @@ sub run {
         my $rin = '';
         vec($rin, $lfd, 1) = 1;
         vec($rin, $emperor->fd, 1) = 1 if $emperor;
+        vec($rin, $_, 1) = 1 for keys %$pending, keys %$lingering;
         # First children of adoptions, and, when we are init of a PID
         # namespace or a subreaper (a container's first process), orphaned
         # vassals that re-parented to us.
         $self->reap;
-        my $n = select(my $rout = $rin, undef, undef, 1);
+        my $wait = 1;
+        for my $p (values %$pending, values %$lingering) {
+            my $left = $p->{deadline} - Vassal::XS::monotonic_now();
+            $wait = $left < 0 ? 0 : $left if $left < $wait;
+        }
+        my $n = select(my $rout = $rin, undef, undef, $wait);
         if ($n < 0) {
             next if $! == EINTR;
             die "select: $!\n";
         }
-        next unless $n;
         # the Emperor first: once told to stop, accept nothing more (another
         # generation on the same socket takes what is waiting)
-        if ($emperor && vec($rout, $emperor->fd, 1)) {
+        if ($n && $emperor && vec($rout, $emperor->fd, 1)) {
             my $cmd = $emperor->read_command;
-            next if defined $cmd && $cmd eq '';
-            $stop = defined $cmd ? "byte $cmd from the Emperor" : 'EOF from the Emperor';
-            last;
-        }
-        if (vec($rout, $lfd, 1)) {
-            my $conn = $self->{sock}->accept;
-            if (!$conn) {
-                next if $! == EINTR || $! == ECONNABORTED || $! == EAGAIN;
-                die "accept: $!\n";
+            if (!defined $cmd || $cmd ne '') {
+                $stop = defined $cmd ? "byte $cmd from the Emperor" : 'EOF from the Emperor';
+                last;
             }
-            $self->handle($conn);
         }
+        if ($n) {
+            vec($rout, $_, 1) && $self->_read($_) for keys %$pending;
+            vec($rout, $_, 1) && $self->_linger($_) for keys %$lingering;
+            $self->_accept if vec($rout, $lfd, 1);
+        }
+        $self->_expire;
     }
     vlog("fork server exiting: $stop");
+    $self->_drop($_) for keys %$pending;
+    %$lingering = ();
     $self->cleanup;
     return 0;
 }
 
-# Reads, checks and serves one request. Returns the adopted vassal's pid (as
-# far as the fork server knows: the reply comes from it) or undef when refused.
-sub handle {
+# Accepts a connection. A peer whose uid may not ask for vassals is refused
+# at once, before anything is read from it (_refuse_peer); another one's
+# request is read as it arrives (_read).
+sub _accept {
+    my ($self) = @_;
+    my $conn = $self->{sock}->accept;
+    if (!$conn) {
+        # EAGAIN: another generation of the base took the connection
+        return if $! == EINTR || $! == ECONNABORTED || $! == EAGAIN;
+        die "accept: $!\n";
+    }
+    my ($pid, $uid) = eval { Vassal::XS::peer_cred(fileno $conn) };
+    if (!defined $uid || !$self->uid_allowed($uid)) {
+        vlog("refused request from pid ", $pid // '?', " uid ", $uid // '?', ": peer uid ", $uid // 'unknown',
+             " is neither ours ($>) nor root",
+             (@{ $self->{allow_uids} } ? " nor allowed (@{ $self->{allow_uids} })" : ''));
+        return $self->_refuse_peer($conn);
+    }
+    my $pending = $self->{pending};
+    $self->_drop(_oldest($pending), "more than " . MAX_PENDING . " requests being read at once: the oldest is dropped")
+        if keys %$pending >= MAX_PENDING;
+    $pending->{ fileno $conn } = {
+        conn => $conn, state => '', deadline => Vassal::XS::monotonic_now() + $self->{timeout},
+    };
+    # the request usually came with the connection
+    $self->_read(fileno $conn);
+}
+
+# A refused peer reads EOF at once: the write side is shut. What it sends is
+# never looked at: it is read and dropped, without its descriptors (read
+# with no room for them, they are never received), until it closes, for
+# LINGER seconds or LINGER_BYTES - closing at once would reset the
+# connection under a peer still sending, before it could read that EOF.
+sub _refuse_peer {
     my ($self, $conn) = @_;
-    my $req = eval { Vassal::XS::recv_request(fileno($conn), $self->{timeout}) };
+    my $lingering = $self->{lingering};
+    delete $lingering->{ _oldest($lingering) } if keys %$lingering >= MAX_LINGERING;
+    shutdown($conn, 1);
+    $lingering->{ fileno $conn } = { conn => $conn, deadline => Vassal::XS::monotonic_now() + LINGER, bytes => 0 };
+    $self->_linger(fileno $conn);
+}
+
+# Drops what refused connection $fd sent; closes it at its EOF, an error or
+# LINGER_BYTES.
+sub _linger {
+    my ($self, $fd) = @_;
+    my $l = $self->{lingering}{$fd} or return;
+    while ($l->{bytes} < LINGER_BYTES) {
+        my $from = recv($l->{conn}, my $junk, 65536, MSG_DONTWAIT);
+        if (!defined $from) {
+            return if $! == EAGAIN || $! == EINTR;
+            last;
+        }
+        last unless length $junk;
+        $l->{bytes} += length $junk;
+    }
+    delete $self->{lingering}{$fd};
+}
+
+# The key of the entry of %$set with the earliest deadline.
+sub _oldest {
+    my ($set) = @_;
+    my ($oldest) = sort { $set->{$a}{deadline} <=> $set->{$b}{deadline} } keys %$set;
+    return $oldest;
+}
+
+# Reads what has arrived of the request on pending connection $fd; serves it
+# once it is complete.
+sub _read {
+    my ($self, $fd) = @_;
+    my $p = $self->{pending}{$fd} or return;
+    my $req = eval { Vassal::XS::recv_request_nb($fd, $p->{state}) };
     if (!$req) {
+        return unless $@;    # more to come
         (my $e = $@) =~ s/ at \S+ line \d+\.?\n?\z//;
         vlog("refused request: $e");
-        return undef;
+        delete $self->{pending}{$fd};
+        return;
     }
+    delete $self->{pending}{$fd};
+    $self->_serve($p->{conn}, $req);
+}
+
+# Refuses the pending connections whose time is up, closes the refused ones
+# whose lingering is over.
+sub _expire {
+    my ($self) = @_;
+    my $now = Vassal::XS::monotonic_now();
+    for my $fd (keys %{ $self->{pending} }) {
+        $self->_drop($fd, "timeout after $self->{timeout}s waiting for the request")
+            if $self->{pending}{$fd}{deadline} <= $now;
+    }
+    for my $fd (keys %{ $self->{lingering} }) {
+        delete $self->{lingering}{$fd} if $self->{lingering}{$fd}{deadline} <= $now;
+    }
+}
+
+# Closes pending connection $fd and the descriptors that came with its
+# request so far; logs why, if given, with how far the request got.
+sub _drop {
+    my ($self, $fd, $why) = @_;
+    my $p = delete $self->{pending}{$fd} or return;
+    my ($have, $need) = Vassal::XS::recv_request_abort($p->{state});
+    return unless defined $why;
+    my ($pid, $uid) = eval { Vassal::XS::peer_cred($fd) };
+    vlog("refused request: $why (got $have of $need bytes) (peer pid ", $pid // '?', " uid ", $uid // '?', ")");
+}
+
+# Checks and serves a request read in full from $conn. Returns the adopted
+# vassal's pid (as far as the fork server knows: the reply comes from it) or
+# undef when refused.
+sub _serve {
+    my ($self, $conn, $req) = @_;
     my @fds = @{ $req->{fds} };
     my $refuse = sub {
         vlog("refused request from pid ", $req->{pid} // '?', " uid ", $req->{uid} // '?', ": ", @_);
@@ -226,12 +348,8 @@ sub handle {
     if (defined(my $why = _check_fds($req->{modifier2}, @fds))) {
         return $refuse->($why);
     }
-    my $uid = $req->{uid};
-    return $refuse->("peer uid ", $uid // 'unknown', " is neither ours ($>) nor root",
-                     (@{ $self->{allow_uids} } ? " nor allowed (@{ $self->{allow_uids} })" : ''))
-        unless defined $uid && $self->uid_allowed($uid);
 
-    vlog("adopting: pid $req->{pid} uid $uid asks for [@argv] (mask ", sprintf('0x%02x', $req->{modifier2}), ")");
+    vlog("adopting: pid $req->{pid} uid $req->{uid} asks for [@argv] (mask ", sprintf('0x%02x', $req->{modifier2}), ")");
     my $pid = eval { Vassal::XS::adoption_fork() };
     if (!defined $pid) {
         (my $e = $@) =~ s/ at \S+ line \d+\.?\n?\z//;
@@ -290,9 +408,12 @@ sub _check_fds {
 sub _adopted {
     my ($self, $conn, $mask, $fds, $argv) = @_;
     $SIG{$_} = 'DEFAULT' for qw(TERM INT PIPE CHLD);
-    # close the fork server's own socket (without removing its file) and Emperor pipe
+    # close the fork server's own socket (without removing its file) and Emperor
+    # pipe, and the other requests it was reading, with their descriptors
     $self->{owner} = 0;
     $self->{first_children} = {};
+    $self->_drop($_) for keys %{ $self->{pending} || {} };
+    %{ $self->{lingering} || {} } = ();
     close $self->{sock};
     $self->{emperor}->close if $self->{emperor};
     delete $ENV{UWSGI_EMPEROR_FD_CONFIG};
@@ -358,19 +479,31 @@ Vassal::ForkServer - the fork server of a base vassal (uWSGI 2.1 protocol)
 
 =head1 DESCRIPTION
 
-Serves fork-server requests as PROTOCOL.md section 3 says. A request is read
-with a timeout (L<Vassal::XS/recv_request>) and refused - logged with its
-reason, its descriptors closed, the server keeps serving - when it is
-malformed, its modifier1 is not 35, it carries no descriptor, its descriptor
-count does not match its modifier2 mask, a descriptor is not what its place
-says (the Emperor and config pipes must be connected UNIX stream sockets, the
-on-demand socket a listening socket), or its peer's uid is neither ours nor
-root nor one of C<allow_uids>. Otherwise the server forks twice
+Serves fork-server requests as PROTOCOL.md section 3 says. A connection
+whose peer's uid (C<SO_PEERCRED>) is neither ours nor root nor one of
+C<allow_uids> is refused as soon as it is accepted, before anything is read
+from it: it is logged, the connection's write side is shut (the peer reads
+EOF at once), and whatever the peer still sends is dropped unlooked-at -
+its descriptors never even received - until it closes, for at most a
+second, so that closing does not reset the connection before the peer
+reads that EOF. Any other is read as its bytes arrive
+(L<Vassal::XS/recv_request_nb>), beside the others, in the server's
+C<select> loop - at most 64 at once (one more drops the one that has waited
+longest), each with its own deadline of C<timeout> seconds from its
+C<accept> - so that a peer that sends nothing, or half a request, holds up
+no other adoption; only a complete request is served. A request is refused -
+logged with its reason, its descriptors closed, the server keeps serving -
+when its time is up, it is malformed, its modifier1 is not 35, it carries no
+descriptor, its descriptor count does not match its modifier2 mask, or a
+descriptor is not what its place says (the Emperor and config pipes must be
+connected UNIX stream sockets, the on-demand socket a listening socket).
+Otherwise the server forks twice
 (L<Vassal::XS/adoption_fork>); it closes the descriptors and reaps the first
 child, which only forks again and exits, in C. The grandchild waits until it
 has been re-parented (so that the pid it reports is already the Emperor's
 child when the Emperor is a subreaper), closes the fork server's socket and
-Emperor pipe, sets C<UWSGI_EMPEROR_FD> (and C<UWSGI_EMPEROR_FD_CONFIG> for
+Emperor pipe and every other connection the server was reading a request
+from, with the descriptors received on it, sets C<UWSGI_EMPEROR_FD> (and C<UWSGI_EMPEROR_FD_CONFIG> for
 0x02), C<dup2>s the on-demand socket (0x04) to fd 0 - without 0x04 fd 0
 becomes F</dev/null>, so that the vassal never keeps (or serves) whatever
 the base had there, such as the Emperor's fork-server socket (C<run> keeps
@@ -435,7 +568,7 @@ C<inherit_fd> is a descriptor that may be the Emperor's socket at C<path>
 
 =item uid_allowed($uid)
 
-=item listen, run, handle($conn), cleanup, path
+=item listen, run, cleanup, path
 
 =item inherited - the descriptor served when it is the Emperor's socket (C<inherit_fd>), else undef
 

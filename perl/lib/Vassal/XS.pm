@@ -62,6 +62,22 @@ C<< {modifier1, modifier2, body, fds => [...], pid, uid, gid} >>. On timeout,
 EOF mid-packet, too many descriptors or a read error it closes every
 descriptor it received and croaks.
 
+=item recv_request_nb($fd, $state)
+
+The same, without waiting, for a server that reads many requests at once:
+reads what has arrived (C<MSG_DONTWAIT>) and keeps it, with the descriptors,
+in the scalar C<$state> (start with C<''>; the packet so far and a small
+header, opaque). Returns the hash reference as C<recv_request> does once the
+packet is complete, C<undef> while more is to come; on EOF, too many
+descriptors or a read error it closes the descriptors received and croaks.
+Never reads past the packet.
+
+=item recv_request_abort($state)
+
+Gives up a request C<recv_request_nb> was reading: closes the descriptors
+received with it. Returns C<($have, $need)>, the bytes received and expected
+so far (C<$need> is 4 until the header is in).
+
 =item peer_cred($fd)
 
 Returns C<($pid, $uid, $gid)> of the peer of a UNIX socket.

@@ -141,10 +141,13 @@ public final class Emperor extends AbstractExecutionThreadService {
     return started;
   }
 
-  /** The TCP port of the stats server (useful when it was asked for port 0). */
+  /**
+   * The TCP port of the stats server (useful when it was asked for port 0); empty without a TCP
+   * stats server, and once the Emperor has closed it (stopping).
+   */
   public OptionalInt statsPort() {
     StatsServer s = stats;
-    return s != null && config.stats().map(ListenAddress::isTcp).orElse(false) ? OptionalInt.of(s.port()) : OptionalInt.empty();
+    return s != null ? s.port() : OptionalInt.empty();
   }
 
   /** Events are delivered in order on {@code executor}; the loop thread never waits for them. */

@@ -10,6 +10,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalInt;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -30,6 +31,10 @@ final class StatsServer implements Closeable {
   private final EventLoop loop;
   private final BoundSocket socket;
   private final Supplier<EmperorStatus> status;
+  /** The TCP port bound (-1 for a UNIX socket), read once at bind: see {@link #port()}. */
+  private final int port;
+  /** Written on the loop thread, read by {@link #port()} from any thread. */
+  private volatile boolean closed;
   private final Map<Integer, Client> clients = new HashMap<>();
   private final byte[] sink = new byte[4096];
 
@@ -52,6 +57,7 @@ final class StatsServer implements Closeable {
     this.loop = loop;
     this.status = status;
     this.socket = BoundSocket.bind(address, true, false);
+    this.port = address.isTcp() ? socket.localPort() : -1;
   }
 
   /** Starts accepting; on the loop thread. */
@@ -61,13 +67,15 @@ final class StatsServer implements Closeable {
   }
 
   String describe() {
-    return socket.address().isTcp() ? socket.address().host().orElse("") + ":" + socket.localPort()
-        : socket.address().toString();
+    return port >= 0 ? socket.address().host().orElse("") + ":" + port : socket.address().toString();
   }
 
-  /** The TCP port actually bound (for port 0). */
-  int port() {
-    return socket.localPort();
+  /**
+   * The TCP port actually bound (for port 0); empty for a UNIX socket and once closed. It is never
+   * asked of the descriptor after bind: once closed, that number may already be another socket's.
+   */
+  OptionalInt port() {
+    return port >= 0 && !closed ? OptionalInt.of(port) : OptionalInt.empty();
   }
 
   private void accept() {
@@ -149,6 +157,7 @@ final class StatsServer implements Closeable {
 
   @Override
   public void close() {
+    closed = true;
     for (Client c : List.copyOf(clients.values())) {
       drop(c, null);
     }

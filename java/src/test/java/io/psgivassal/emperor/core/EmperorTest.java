@@ -479,6 +479,17 @@ class EmperorTest {
     assertFalse(Files.exists(unix), "stats socket file removed");
   }
 
+  @Test
+  void theStatsPortIsEmptyOnceTheEmperorStopped() throws Exception {
+    Path bin = script("fake-vassal", WELL_BEHAVED);
+    start(Emperor.builder().monitor(new ProgrammaticMonitor("none")).binaryPath(bin.toString()).stats("127.0.0.1:0"));
+    int port = emperor.statsPort().orElseThrow();
+    assertTrue(port > 0);
+    emperor.stopAsync().awaitTerminated(20, TimeUnit.SECONDS);
+    // its descriptor is closed, and its number may be anybody's now: nothing is asked of it
+    assertEquals(java.util.OptionalInt.empty(), emperor.statsPort());
+  }
+
   private static byte[] readAll(int port) throws Exception {
     try (Socket s = new Socket()) {
       s.connect(new InetSocketAddress("127.0.0.1", port), 10_000);

@@ -7,11 +7,13 @@ import io.psgivassal.emperor.natives.UnixSockets;
 import io.psgivassal.emperor.stats.StatsJson;
 import java.io.Closeable;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalInt;
 import java.util.concurrent.TimeUnit;
+import java.util.function.IntUnaryOperator;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -23,10 +25,20 @@ import org.slf4j.LoggerFactory;
  * does not read is dropped after a timeout. After the document the Emperor shuts its side down
  * and closes once the client has closed too, so whatever the client sent (an HTTP request, say)
  * cannot turn the close into a reset that destroys the document's tail.
+ *
+ * <p>Against a flood or a host out of descriptors: at most {@link #MAX_CLIENTS} connections are
+ * open at once (each holds a rendered document), the others wait in the listen backlog; and when
+ * accept fails (EMFILE, say, which leaves the connection queued, so the level-triggered listener
+ * would fire again at once) the listener leaves the loop and comes back after a growing delay,
+ * with one warning for the whole episode and one line when accepting works again.
  */
 final class StatsServer implements Closeable {
   private static final Logger log = LoggerFactory.getLogger(StatsServer.class);
   private static final long CLIENT_TIMEOUT_MILLIS = 10_000;
+  /** Stats clients served at once; uWSGI serves one at a time, blocking, so any client code copes with waiting. */
+  static final int MAX_CLIENTS = 16;
+  static final Duration ACCEPT_RETRY_MIN = Duration.ofMillis(25);
+  static final Duration ACCEPT_RETRY_MAX = Duration.ofSeconds(1);
 
   private final EventLoop loop;
   private final BoundSocket socket;
@@ -37,6 +49,14 @@ final class StatsServer implements Closeable {
   private volatile boolean closed;
   private final Map<Integer, Client> clients = new HashMap<>();
   private final byte[] sink = new byte[4096];
+  /** accept4 on the listener: a connection, {@link UnixSockets#WOULD_BLOCK}, or a NativeException. */
+  private final IntUnaryOperator acceptor;
+  private final Backoff acceptRetry = new Backoff(ACCEPT_RETRY_MIN, ACCEPT_RETRY_MAX);
+  /** Whether the listener is on the loop; off while at {@link #MAX_CLIENTS} and while backing off. */
+  private boolean listening;
+  private EventLoop.Timer retryTimer;
+  /** Failed accepts since the last one that worked (0: accepting normally). */
+  private int failedAccepts;
 
   private final class Client {
     final int fd;
@@ -54,6 +74,12 @@ final class StatsServer implements Closeable {
 
   /** @throws IllegalArgumentException naming the address, when it cannot be bound */
   StatsServer(ListenAddress address, EventLoop loop, Supplier<EmperorStatus> status) {
+    this(address, loop, status, UnixSockets::acceptNonBlocking);
+  }
+
+  /** With the accept call given: tests make it fail as a host out of descriptors would. */
+  StatsServer(ListenAddress address, EventLoop loop, Supplier<EmperorStatus> status, IntUnaryOperator acceptor) {
+    this.acceptor = acceptor;
     this.loop = loop;
     this.status = status;
     this.socket = BoundSocket.bind(address, true, false);
@@ -62,8 +88,23 @@ final class StatsServer implements Closeable {
 
   /** Starts accepting; on the loop thread. */
   void start() {
-    loop.register(socket.fd(), Epoll.EPOLLIN, events -> accept());
+    listen();
     log.info("Emperor stats server on {}", describe());
+  }
+
+  private void listen() {
+    if (!listening && !closed) {
+      loop.register(socket.fd(), Epoll.EPOLLIN, events -> accept());
+      listening = true;
+    }
+  }
+
+  /** Connections that arrive meanwhile wait in the backlog (or are refused once it is full). */
+  private void stopListening() {
+    if (listening) {
+      loop.unregister(socket.fd());
+      listening = false;
+    }
   }
 
   String describe() {
@@ -79,13 +120,18 @@ final class StatsServer implements Closeable {
   }
 
   private void accept() {
-    while (true) {
+    while (clients.size() < MAX_CLIENTS) {
       int fd;
       try {
-        fd = UnixSockets.acceptNonBlocking(socket.fd());
+        fd = acceptor.applyAsInt(socket.fd());
       } catch (NativeException e) {
-        log.warn("stats server {}: {}", describe(), e.getMessage());
+        acceptFailed(e);
         return;
+      }
+      if (failedAccepts > 0) {
+        log.info("stats server {}: accepting again after {} failed attempt(s)", describe(), failedAccepts);
+        failedAccepts = 0;
+        acceptRetry.reset();
       }
       if (fd == UnixSockets.WOULD_BLOCK) {
         return;
@@ -94,6 +140,24 @@ final class StatsServer implements Closeable {
       clients.put(fd, c);
       write(c);
     }
+    stopListening(); // full: drop() listens again
+  }
+
+  /**
+   * The failed connection is still queued, so a level-triggered listener would fire again at once,
+   * for as long as the cause lasts: leave the loop, and try again later.
+   */
+  private void acceptFailed(NativeException e) {
+    long delay = acceptRetry.nextDelayMillis();
+    if (failedAccepts++ == 0) {
+      log.warn("stats server {}: {}; not accepting for now, trying again in {} ms, then less and less often (at least"
+          + " every {} ms); said once until it works again", describe(), e.getMessage(), delay, ACCEPT_RETRY_MAX.toMillis());
+    }
+    stopListening();
+    retryTimer = loop.schedule(delay, TimeUnit.MILLISECONDS, () -> {
+      retryTimer = null;
+      listen();
+    });
   }
 
   private void write(Client c) {
@@ -153,6 +217,9 @@ final class StatsServer implements Closeable {
     if (why != null) {
       log.debug("stats client dropped: {}", why);
     }
+    if (retryTimer == null) {
+      listen(); // a place is free (and no accept failure is being waited out)
+    }
   }
 
   @Override
@@ -161,7 +228,11 @@ final class StatsServer implements Closeable {
     for (Client c : List.copyOf(clients.values())) {
       drop(c, null);
     }
-    loop.unregister(socket.fd());
+    if (retryTimer != null) {
+      retryTimer.cancel();
+      retryTimer = null;
+    }
+    stopListening();
     socket.close();
   }
 }

@@ -551,10 +551,8 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
 
   private void pushConfig(Vassal v) {
     if (v.spec.config() instanceof VassalSpec.TextConfig t && v.proc != null) {
-      String err = v.proc.pushConfig(ConfigPacket.of(t.text()));
-      if (err != null) {
-        log.warn("vassal {}: cannot send its config: {}", v.label(), err);
-      }
+      v.proc.pushConfig(ConfigPacket.of(t.text()), loop,
+          err -> log.warn("vassal {}: cannot send its config: {}", v.label(), err));
     }
   }
 

@@ -1,11 +1,13 @@
 package io.psgivassal.emperor.core;
 
+import io.psgivassal.emperor.natives.Epoll;
 import io.psgivassal.emperor.natives.FileDescriptors;
 import io.psgivassal.emperor.natives.NativeException;
 import io.psgivassal.emperor.natives.Signals;
 import io.psgivassal.emperor.natives.UnixSockets;
 import io.psgivassal.emperor.protocol.ConfigPacket;
 import java.time.Instant;
+import java.util.function.Consumer;
 
 /**
  * One process of a vassal and the descriptors that go with it: its pidfd (how the Emperor waits
@@ -19,6 +21,13 @@ final class VassalInstance {
   private int pidfd;
   private int pipeFd;
   private int configFd;
+  /** The config packet being written, {@link #configSent} bytes of it so far; null when none is. */
+  private byte[] configSending;
+  private int configSent;
+  /** The newest packet pushed while another was being written. */
+  private byte[] configWaiting;
+  /** Whether the loop watches the config pipe for EPOLLOUT. */
+  private boolean configWatched;
   /** When the Emperor condemned it (stop sent, or its pipe closed); null while it is wanted. */
   Instant cursedAt;
   /** The byte sent to stop it, if any: a second stop request is then only a change of intent. */
@@ -62,29 +71,58 @@ final class VassalInstance {
   }
 
   /**
-   * Writes the config packet on the config pipe (after the start, and whenever the vassal sends
-   * 2). The socket buffer of a fresh socketpair holds a whole 64 KiB packet, so a non-blocking
-   * write either goes through or the vassal has stopped reading.
+   * Sends a config packet on the config pipe (after the start, and whenever the vassal sends 2)
+   * without blocking. The vassal reads the pipe as a stream of packets, so a packet once begun is
+   * always finished, never followed by the start of another: what the socket does not take now is
+   * written when it is writable again (EPOLLOUT on the loop), and a packet pushed meanwhile waits
+   * behind it, a newer one replacing a waiting one (only the newest config matters).
    *
-   * @return what went wrong, or null
+   * @param failed told what went wrong, now or when the rest is written later
    */
-  String pushConfig(ConfigPacket packet) {
+  void pushConfig(ConfigPacket packet, EventLoop loop, Consumer<String> failed) {
     if (configFd < 0) {
-      return "it has no config pipe";
+      failed.accept("it has no config pipe");
+      return;
     }
-    byte[] bytes = packet.encode();
+    if (configSending != null) {
+      configWaiting = packet.encode();
+      return;
+    }
+    configSending = packet.encode();
+    configSent = 0;
+    flushConfig(loop, failed);
+  }
+
+  private void flushConfig(EventLoop loop, Consumer<String> failed) {
     try {
-      int off = 0;
-      while (off < bytes.length) {
-        int n = UnixSockets.sendNonBlocking(configFd, bytes, off);
+      while (configSending != null) {
+        int n = UnixSockets.sendNonBlocking(configFd, configSending, configSent);
         if (n == UnixSockets.WOULD_BLOCK) {
-          return "config pipe full after " + off + " of " + bytes.length + " bytes";
+          if (!configWatched) {
+            loop.register(configFd, Epoll.EPOLLOUT, events -> flushConfig(loop, failed));
+            configWatched = true;
+          }
+          return;
         }
-        off += n;
+        configSent += n;
+        if (configSent == configSending.length) {
+          configSending = configWaiting;
+          configWaiting = null;
+          configSent = 0;
+        }
       }
-      return null;
     } catch (NativeException e) {
-      return "config pipe: " + e.getMessage();
+      configSending = null; // EPIPE / ECONNRESET: the vassal closed its end, nothing will read the rest
+      configWaiting = null;
+      failed.accept("config pipe: " + e.getMessage());
+    }
+    unwatchConfig(loop);
+  }
+
+  private void unwatchConfig(EventLoop loop) {
+    if (configWatched) {
+      loop.unregister(configFd);
+      configWatched = false;
     }
   }
 
@@ -112,6 +150,7 @@ final class VassalInstance {
   void closeAll(EventLoop loop) {
     closePipe(loop);
     if (configFd >= 0) {
+      unwatchConfig(loop);
       FileDescriptors.closeQuietly(configFd);
       configFd = -1;
     }

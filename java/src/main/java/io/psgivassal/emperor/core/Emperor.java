@@ -150,7 +150,17 @@ public final class Emperor extends AbstractExecutionThreadService {
     return s != null ? s.port() : OptionalInt.empty();
   }
 
-  /** Events are delivered in order on {@code executor}; the loop thread never waits for them. */
+  /**
+   * Adds a listener of vassal events. It gets its events in order, through {@code executor}; the
+   * event loop never runs listener code and never waits for it. With {@link
+   * com.google.common.util.concurrent.MoreExecutors#directExecutor()} (or any executor that runs
+   * tasks in the calling thread) the events are delivered on this Emperor's one "emperor-events"
+   * thread, one listener after the other: a slow listener there delays the events of the others
+   * on that thread (give it an executor of its own), never the vassals. A listener may call
+   * anything on the Emperor, {@code stopAsync().awaitTerminated()} included. Whatever a listener
+   * throws, Errors included, is logged and the events go on; only a {@link VirtualMachineError} is
+   * left to {@code executor}.
+   */
   public void addListener(VassalListener listener, Executor executor) {
     listeners.add(Objects.requireNonNull(listener), Objects.requireNonNull(executor));
   }
@@ -205,6 +215,7 @@ public final class Emperor extends AbstractExecutionThreadService {
         hooks.close();
       }
       loop.close();
+      listeners.close();
       releaseSubreaper();
       throw e;
     }
@@ -341,6 +352,7 @@ public final class Emperor extends AbstractExecutionThreadService {
       reaper.killOrphans(supervisor.vassalPids(), supervisor.sessions(), 2000);
     } finally {
       loop.close();
+      listeners.close(); // events still queued are delivered, by a thread that never waits for the Emperor
       releaseSubreaper();
       log.info("Emperor stopped");
     }

@@ -169,13 +169,17 @@ public final class EventLoop implements Closeable {
 
   /**
    * One failing handler must not take the supervision of every other vassal down with it, so
-   * the error is logged and the loop goes on.
+   * what it threw is logged and the loop goes on, Errors such as AssertionError included. A
+   * {@link VirtualMachineError} (out of memory, a stack overflow) ends the loop: the JVM itself is
+   * failing, and the Emperor's last resort (kill every vassal) is the safe way out.
    */
   private static void dispatch(Runnable r) {
     try {
       r.run();
-    } catch (RuntimeException e) {
-      log.error("event handler failed", e);
+    } catch (VirtualMachineError e) {
+      throw e;
+    } catch (Throwable t) {
+      log.error("event handler failed", t);
     }
   }
 

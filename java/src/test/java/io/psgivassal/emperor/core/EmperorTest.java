@@ -412,9 +412,84 @@ class EmperorTest {
     Set<Thread> before = Thread.getAllStackTraces().keySet();
     start(Emperor.builder().monitor(api).binaryPath(bin.toString()));
     Await.until("six accepting", WAIT, () -> emperor.vassals().stream().filter(VassalView::accepting).count() == 6);
-    List<String> created = Thread.getAllStackTraces().keySet().stream().filter(t -> !before.contains(t))
-        .map(Thread::getName).filter(n -> !n.startsWith("process reaper") && !n.equals("JNA Cleaner")).toList();
-    assertEquals(List.of("Emperor"), created, "the only thread serving six vassals is the loop");
+    Set<String> created = Thread.getAllStackTraces().keySet().stream().filter(t -> !before.contains(t))
+        .map(Thread::getName).filter(n -> !n.startsWith("process reaper") && !n.equals("JNA Cleaner"))
+        .collect(Collectors.toSet());
+    // the events thread serves no vassal: it hands their events to the test's directExecutor listener
+    assertEquals(Set.of("Emperor", "emperor-events"), created, "the only thread serving six vassals is the loop");
+  }
+
+  private Emperor startWithListeners(Emperor.Builder b, VassalListener... first) throws Exception {
+    emperor = b.build();
+    for (VassalListener l : first) {
+      emperor.addListener(l, MoreExecutors.directExecutor());
+    }
+    emperor.addListener(events, MoreExecutors.directExecutor());
+    emperor.startAsync().awaitRunning(20, TimeUnit.SECONDS);
+    return emperor;
+  }
+
+  private ProgrammaticMonitor oneTextVassal(String name) {
+    ProgrammaticMonitor api = new ProgrammaticMonitor("api");
+    api.add(VassalSpec.ofText(name, "").withStart(new VassalSpec.Plain()));
+    return api;
+  }
+
+  @Test
+  void aListenerThatThrowsAnErrorStopsNeitherTheEmperorNorTheOtherListeners() throws Exception {
+    Path bin = script("fake-vassal", WELL_BEHAVED);
+    java.util.concurrent.atomic.AtomicInteger thrown = new java.util.concurrent.atomic.AtomicInteger();
+    startWithListeners(Emperor.builder().monitor(oneTextVassal("e.ini")).binaryPath(bin.toString()), event -> {
+      thrown.incrementAndGet();
+      throw new AssertionError("a listener's bug");
+    });
+    Await.until("accepting", WAIT, () -> emperor.vassal("e.ini").map(VassalView::accepting).orElse(false));
+    Signals.kill(view("e.ini").pid(), Signals.SIGKILL);
+    events.await("e.ini", VassalEvent.Type.RESPAWNED, 1, WAIT); // still supervised, and the other listener hears of it
+    Await.until("accepting again", WAIT, () -> emperor.vassal("e.ini").map(v -> v.accepting() && v.respawns() == 1)
+        .orElse(false));
+    assertTrue(emperor.isRunning(), emperor.state().toString());
+    Await.until("the thrower got every event too", WAIT, () -> thrown.get() == events.all().size());
+  }
+
+  @Test
+  void aListenerOnTheDirectExecutorThatBlocksDoesNotHoldUpTheLoop() throws Exception {
+    Path bin = script("fake-vassal", WELL_BEHAVED);
+    java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+    startWithListeners(Emperor.builder().monitor(oneTextVassal("b.ini")).binaryPath(bin.toString()), event -> {
+      try {
+        release.await(30, TimeUnit.SECONDS); // a slow listener: blocks on the first event
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    });
+    try {
+      Await.until("accepting while the listener blocks", WAIT,
+          () -> emperor.vassal("b.ini").map(VassalView::accepting).orElse(false));
+      assertEquals(1, release.getCount(), "the listener was still blocked");
+      assertEquals(List.of(), events.all(), "the events thread is the blocked listener's: later ones wait");
+    } finally {
+      release.countDown();
+    }
+    events.await("b.ini", VassalEvent.Type.ACCEPTING, 1, WAIT);
+    assertEquals(List.of(VassalEvent.Type.SPAWNED, VassalEvent.Type.READY, VassalEvent.Type.ACCEPTING),
+        events.typesOf("b.ini"), "in order");
+  }
+
+  @Test
+  void aListenerThatStopsTheEmperorAndWaitsForItDoesNotDeadlock() throws Exception {
+    Path bin = script("fake-vassal", WELL_BEHAVED);
+    java.util.concurrent.CompletableFuture<com.google.common.util.concurrent.Service.State> seen =
+        new java.util.concurrent.CompletableFuture<>();
+    startWithListeners(Emperor.builder().monitor(oneTextVassal("s.ini")).binaryPath(bin.toString()), event -> {
+      if (event.type() == VassalEvent.Type.ACCEPTING) {
+        emperor.stopAsync().awaitTerminated();
+        seen.complete(emperor.state());
+      }
+    });
+    emperor.awaitTerminated(20, TimeUnit.SECONDS);
+    assertEquals(com.google.common.util.concurrent.Service.State.TERMINATED, seen.get(20, TimeUnit.SECONDS));
+    events.await("s.ini", VassalEvent.Type.DIED, 1, WAIT); // delivered after the listener returned
   }
 
   @Test

@@ -25,6 +25,23 @@ class EventLoopTest {
   }
 
   @Test
+  void aHandlerThatThrowsAnErrorIsLoggedAndTheLoopGoesOn() throws Exception {
+    try (EventLoop loop = new EventLoop(8)) {
+      AtomicInteger ran = new AtomicInteger();
+      loop.execute(() -> {
+        throw new AssertionError("a handler's bug");
+      });
+      loop.execute(ran::incrementAndGet);
+      loop.schedule(0, TimeUnit.MILLISECONDS, () -> {
+        throw new LinkageError("a missing class");
+      });
+      loop.schedule(0, TimeUnit.MILLISECONDS, ran::incrementAndGet);
+      loop.runOnce(0);
+      assertEquals(2, ran.get(), "what came after the failing ones ran, in the same turn");
+    }
+  }
+
+  @Test
   void aNegativeDelayRunsAtTheNextTurn() throws Exception {
     try (EventLoop loop = new EventLoop(8)) {
       AtomicInteger ran = new AtomicInteger();

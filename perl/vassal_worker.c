@@ -63,6 +63,7 @@
 #define UWSGI_MAX_PACKET (4 + 65535)
 #define POOL_MAX        64      /* closed connection structs kept for reuse */
 #define ACCEPT_BATCH    16      /* connections accepted in a row while each one is done at once */
+#define EMPTY_LINES_MAX 4       /* empty lines taken before a request line (RFC 9112 2.2: at least one) */
 
 typedef struct { char *p; size_t len, cap; } vbuf;
 
@@ -90,6 +91,13 @@ typedef struct vconn {
     size_t lingered;                /* bytes read and dropped while lingering */
     UV nreq;
     struct vconn *prev, *next;      /* in W.lists[list] */
+    /* the request head's clock (header-timeout): running from the accept,
+     * or on a keep-alive connection from the first byte after the previous
+     * request, until the head is complete; in W.heads while it runs */
+    int head_clock;
+    double head_deadline;
+    struct vconn *hprev, *hnext;
+    int empty_lines;                /* before this request line */
     struct vconn *dead_next;        /* in W.graveyard */
     int port;
     char addr[INET6_ADDRSTRLEN + 1];
@@ -151,6 +159,7 @@ static struct {
     SV *empty_input;
     HV *conn_stash, *input_stash, *inet_stash, *unix_stash;
     double socket_timeout, keepalive_timeout;
+    double header_timeout;          /* header-timeout: a request head's total time */
     int underscores_in_headers;     /* http-underscores-in-headers */
     UV buffer_size, limit_post, post_buffering, max_requests;
     int status_fd;
@@ -162,6 +171,7 @@ static struct {
     int wake_kind;
     int max_conns, nconns;
     vlist lists[LIST_LAST + 1];
+    vlist heads;            /* connections whose head clock runs, by head_deadline */
     vconn *graveyard;
     vconn *pool;            /* closed connections kept for reuse, with their buffers */
     int npool;
@@ -387,11 +397,40 @@ list_append(vconn *c, int which, double deadline)
     l->tail = c;
 }
 
+/* The head clock: started once per request head, never restarted by what
+ * arrives, so that a client sending its head a byte (or an empty line) at a
+ * time cannot hold the connection longer than header-timeout. Every clock
+ * runs for the same time from when it starts: W.heads is in deadline order
+ * by appending. */
+static void
+head_clock_start(vconn *c, double now)
+{
+    if (c->head_clock) return;
+    c->head_clock = 1;
+    c->head_deadline = now + W.header_timeout;
+    c->hprev = W.heads.tail;
+    c->hnext = NULL;
+    if (W.heads.tail) W.heads.tail->hnext = c; else W.heads.head = c;
+    W.heads.tail = c;
+}
+
+static void
+head_clock_stop(vconn *c)
+{
+    if (!c->head_clock) return;
+    if (c->hprev) c->hprev->hnext = c->hnext; else W.heads.head = c->hnext;
+    if (c->hnext) c->hnext->hprev = c->hprev; else W.heads.tail = c->hprev;
+    c->hprev = c->hnext = NULL;
+    c->head_clock = 0;
+    c->empty_lines = 0;
+}
+
 static void
 conn_close(vconn *c)
 {
     if (c->closed) return;
     list_remove(c);
+    head_clock_stop(c);
     /* an fd the app dup()ed (psgix.io) would keep the epoll registration alive */
     if (c->registered) epoll_ctl(W.epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
@@ -476,6 +515,7 @@ conn_close_lingering(vconn *c)
     double deadline;
     if (c->closed) return;
     list_remove(c);
+    head_clock_stop(c);
     shutdown(c->fd, SHUT_WR);
     c->len = 0;
     if (!W.stop_reason && !vassal_stop_signal) {
@@ -565,16 +605,23 @@ conn_consume(vconn *c, size_t *pos)
     c->scan = 0;
 }
 
+/* An error response (closing the connection) into buf; returns its length. */
+static size_t
+error_response(char *buf, size_t size, int status)
+{
+    const char *reason = vassal_status_reason(status);
+    int blen = (int)strlen(reason) + 1;
+    int n = snprintf(buf, size,
+                     "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: text/plain\r\n"
+                     "Content-Length: %d\r\n\r\n%s\n", status, reason, blen, reason);
+    return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+}
+
 static void
 send_error(vconn *c, int status)
 {
     char buf[512];
-    const char *reason = vassal_status_reason(status);
-    int blen = (int)strlen(reason) + 1;
-    int n = snprintf(buf, sizeof(buf),
-                     "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: text/plain\r\n"
-                     "Content-Length: %d\r\n\r\n%s\n", status, reason, blen, reason);
-    send_all(c->fd, buf, (size_t)n, W.socket_timeout);
+    send_all(c->fd, buf, error_response(buf, sizeof(buf), status), W.socket_timeout);
 }
 
 static void
@@ -1850,13 +1897,23 @@ conn_serve(pTHX_ vconn *c)
                 return;
             }
             if (c->len < 4 + pktsize) { conn_park(c, LIST_PARTIAL); return; }
+            head_clock_stop(c);
             uwsgi_request(aTHX_ c, pktsize);
             return;
         }
         else {
-            size_t skip = vassal_http_skip_empty_lines(c->buf, c->len);
-            size_t end;
+            size_t skip, end;
+            /* a keep-alive connection's next head: its clock starts with its
+             * first byte (the idle wait before is keepalive-timeout's) */
+            if (c->len) head_clock_start(c, vassal_monotonic());
+            skip = vassal_http_skip_empty_lines(c->buf, c->len);
             if (skip) {
+                const char *p = c->buf, *e = c->buf + skip;
+                while ((p = memchr(p, '\n', (size_t)(e - p)))) { p++; c->empty_lines++; }
+                if (c->empty_lines > EMPTY_LINES_MAX) {
+                    refuse(c, 400, "more than " STRINGIFY(EMPTY_LINES_MAX) " empty lines before the request line");
+                    return;
+                }
                 conn_consume(c, &skip);
             }
             if (!c->len) {
@@ -1882,6 +1939,7 @@ conn_serve(pTHX_ vconn *c)
                 refuse(c, 431, "header section longer than buffer-size");
                 return;
             }
+            head_clock_stop(c);
             if (!http_request(aTHX_ c, end)) return;
             c->nreq++;
         }
@@ -1942,6 +2000,7 @@ accept_one(pTHX_ vlistener *l)
     c->fd = fd;
     c->l = l;
     W.nconns++;
+    head_clock_start(c, vassal_monotonic());
     if (sa.ss_family == AF_INET) {
         struct sockaddr_in *s4 = (struct sockaddr_in *)&sa;
         inet_ntop(AF_INET, &s4->sin_addr, c->addr, sizeof(c->addr));
@@ -1971,10 +2030,33 @@ accept_some(pTHX_ vlistener *l)
         if (!accept_one(aTHX_ l)) break;
 }
 
+/* A request head that did not arrive within header-timeout: a 408 when
+ * some of it came (sent if the socket takes it at once: the worker does not
+ * wait for a client that is this slow), then the connection is closed. */
+static void
+head_timed_out(vconn *c)
+{
+    int some = c->len || c->empty_lines;
+    head_clock_stop(c);
+    if (!some) {
+        conn_close(c);
+        return;
+    }
+    vlog("bad request: the request head did not arrive within header-timeout (%g s)", W.header_timeout);
+    {
+        char buf[512];
+        size_t n = error_response(buf, sizeof(buf), 408);
+        if (send(c->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) { /* the client will see the close */ }
+    }
+    conn_close_lingering(c);
+}
+
 static void
 expire(double now)
 {
     int w;
+    while (W.heads.head && W.heads.head->head_deadline <= now)
+        head_timed_out(W.heads.head);
     for (w = LIST_PARTIAL; w <= LIST_LAST; w++)
         while (W.lists[w].head && W.lists[w].head->deadline <= now)
             conn_close(W.lists[w].head);
@@ -1988,6 +2070,8 @@ next_timeout_ms(void)
     for (w = LIST_PARTIAL; w <= LIST_LAST; w++)
         if (W.lists[w].head && (!next || W.lists[w].head->deadline < next))
             next = W.lists[w].head->deadline;
+    if (W.heads.head && (!next || W.heads.head->head_deadline < next))
+        next = W.heads.head->head_deadline;
     if (!next) return -1;
     now = vassal_monotonic();
     if (next <= now) return 0;
@@ -2061,6 +2145,7 @@ setup(pTHX_ HV *opts)
 
     env_keys_init(aTHX);
     memset(&W.lists, 0, sizeof(W.lists));
+    memset(&W.heads, 0, sizeof(W.heads));
     W.graveyard = NULL;
     W.nconns = 0;
     W.served = 0;
@@ -2123,6 +2208,8 @@ setup(pTHX_ HV *opts)
     }
     if (W.socket_timeout <= 0) W.socket_timeout = 4;
     if (W.keepalive_timeout <= 0) W.keepalive_timeout = W.socket_timeout;
+    W.header_timeout = opt_num(aTHX_ opts, "header_timeout", 0);
+    if (W.header_timeout <= 0) W.header_timeout = 3 * W.socket_timeout;
     if (W.buffer_size < 512) W.buffer_size = 512;
     /* TCP_DEFER_ACCEPT, as uWSGI (unless no-defer-accept): a TCP connection
      * is queued for accept() once its first bytes have arrived (or after

@@ -159,6 +159,7 @@ sub _run {
         post_fork    => \@post_fork,
         worker_options => {
             socket_timeout => $config->get('socket-timeout') // 4,
+            header_timeout => $config->get('header-timeout') // 3 * ($config->get('socket-timeout') // 4),
             defer_accept   => $config->get('no-defer-accept') ? 0 : 1,
             buffer_size    => $config->get('buffer-size') // 65536,
             limit_post     => $config->get('limit-post') // 0,

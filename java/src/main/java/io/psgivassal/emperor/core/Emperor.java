@@ -253,8 +253,9 @@ public final class Emperor extends AbstractExecutionThreadService {
     while (!supervisor.finished()) {
       loop.runOnce(MAX_WAIT_MILLIS);
     }
-    // stop hooks of the last vassals report on the loop; each is bounded by its watchdog
-    long deadline = System.nanoTime() + config.hookTimeout().toNanos() + TimeUnit.SECONDS.toNanos(5);
+    // stop hooks of the last vassals report on the loop; each is killed at the hook timeout, and
+    // whatever still runs after that is killed by hooks.close()
+    long deadline = System.nanoTime() + config.hookTimeout().toNanos() + HookRunner.AFTER_KILL.toNanos();
     while (hooks.busy() && System.nanoTime() < deadline) {
       loop.runOnce(100);
     }
@@ -576,7 +577,10 @@ public final class Emperor extends AbstractExecutionThreadService {
       return this;
     }
 
-    /** How long a hook may run before its watchdog kills it (default 60 s). */
+    /**
+     * How long a hook may run before it is killed, with every process of its process group (default
+     * 60 s); the Emperor's stop waits for a running hook no longer than that.
+     */
     public Builder hookTimeout(Duration d) {
       this.hookTimeout = d;
       return this;

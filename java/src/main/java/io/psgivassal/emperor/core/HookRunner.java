@@ -1,21 +1,27 @@
 package io.psgivassal.emperor.core;
 
+import io.psgivassal.emperor.natives.NativeException;
+import io.psgivassal.emperor.natives.Signals;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.commons.exec.CommandLine;
 import org.apache.commons.exec.DefaultExecutor;
-import org.apache.commons.exec.ExecuteWatchdog;
 import org.apache.commons.exec.LogOutputStream;
+import org.apache.commons.exec.ProcessDestroyer;
 import org.apache.commons.exec.PumpStreamHandler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -23,13 +29,21 @@ import org.slf4j.LoggerFactory;
 /**
  * Runs --vassals-start-hook and --vassals-stop-hook through Apache Commons Exec, as uWSGI does:
  * the command with the vassal's name as its argument, plus UWSGI_VASSAL_CONFIG and
- * UWSGI_VASSAL_PID in its environment. Hooks run on a small pool, never on the event loop; a
- * watchdog kills one that hangs, and the outcome (exit status, failure, timeout) is logged on
- * the loop thread, where a start hook's completion also lets the vassal start.
+ * UWSGI_VASSAL_PID in its environment. Hooks run on a small pool, never on the event loop; the
+ * outcome (exit status, failure, timeout) is logged on the loop thread, where a start hook's
+ * completion also lets the vassal start.
+ *
+ * <p>A hook that hangs is killed at the hook timeout, with whatever it started: each hook runs
+ * through {@code setsid -w} (util-linux) in a process group of its own, and its watchdog SIGKILLs
+ * that group. (Commons Exec's own watchdog only calls {@code Process.destroy()}: a SIGTERM to the
+ * hook alone, which a hook may ignore and which never reaches its children.) A hook that ends by
+ * itself keeps the children it left behind, as in uWSGI.
  */
 final class HookRunner implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(HookRunner.class);
   private static final int MAX_THREADS = 4;
+  /** How long a killed hook takes to be gone: its reaping and the end of its output. */
+  static final Duration AFTER_KILL = Duration.ofSeconds(3);
 
   private final Optional<String> startHook;
   private final Optional<String> stopHook;
@@ -37,6 +51,10 @@ final class HookRunner implements AutoCloseable {
   private final Map<String, String> environment;
   private final Executor loop;
   private final ThreadPoolExecutor pool;
+  private final ScheduledThreadPoolExecutor watchdogs;
+  /** setsid(1), or null: without it a hook shares the JVM's process group, and only the hook itself is killed. */
+  private final String setsid;
+  private final Set<GroupWatchdog> live = ConcurrentHashMap.newKeySet();
   private final AtomicInteger running = new AtomicInteger();
 
   /** How one hook run ended. */
@@ -48,7 +66,7 @@ final class HookRunner implements AutoCloseable {
     @Override
     public String toString() {
       if (timedOut) {
-        return what + " for " + vassal + " hung and was killed by its watchdog";
+        return what + " for " + vassal + " hung and was killed at the hook timeout (SIGKILL to its process group)";
       }
       if (error != null) {
         return what + " for " + vassal + " could not run: " + error;
@@ -73,6 +91,25 @@ final class HookRunner implements AutoCloseable {
     // threads exist only while hooks run: an Emperor without hooks has none
     this.pool = new ThreadPoolExecutor(MAX_THREADS, MAX_THREADS, 10, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), threads);
     pool.allowCoreThreadTimeOut(true);
+    this.watchdogs = new ScheduledThreadPoolExecutor(1, r -> {
+      Thread t = new Thread(r, "emperor-hook-watchdog");
+      t.setDaemon(true);
+      return t;
+    });
+    watchdogs.setKeepAliveTime(10, TimeUnit.SECONDS);
+    watchdogs.allowCoreThreadTimeOut(true);
+    watchdogs.setRemoveOnCancelPolicy(true);
+    this.setsid = startHook.isPresent() || stopHook.isPresent() ? findSetsid(this.environment) : null;
+  }
+
+  private static String findSetsid(Map<String, String> environment) {
+    try {
+      return Emperor.Builder.resolveBinary("setsid", environment);
+    } catch (IllegalArgumentException notInPath) {
+      log.warn("setsid (util-linux) not in PATH: a hook that hangs is killed at the hook timeout, but not the"
+          + " processes it started");
+      return null;
+    }
   }
 
   boolean hasStartHook() {
@@ -140,23 +177,28 @@ final class HookRunner implements AutoCloseable {
       return new Result(what, vassal, -1, false, "bad command '" + command + "': " + e.getMessage());
     }
     cl.addArgument(vassal, false);
+    if (setsid != null) {
+      // setsid execs the hook in place (a child of the JVM is never a group leader, so it need not
+      // fork): the hook's pid is its new session's and process group's id. -w: its status all the same.
+      cl = new CommandLine(setsid).addArgument("-w").addArguments(cl.toStrings(), false);
+    }
     Map<String, String> env = new HashMap<>(environment);
     env.put("UWSGI_VASSAL_CONFIG", config);
     // a start hook runs before the process exists: 0 says "none yet"
     env.put("UWSGI_VASSAL_PID", Integer.toString(pid));
     HookOutput out = new HookOutput(what, vassal);
     PumpStreamHandler streams = new PumpStreamHandler(out);
-    // a hook's own children may keep its stdout open after the watchdog killed it: do not wait for them
+    // children that left the hook's process group may keep its stdout open after it ended: do not wait for them
     streams.setStopTimeout(Duration.ofSeconds(2));
-    ExecuteWatchdog watchdog = ExecuteWatchdog.builder().setTimeout(timeout).get();
+    GroupWatchdog watchdog = new GroupWatchdog();
     DefaultExecutor executor = DefaultExecutor.builder().setExecuteStreamHandler(streams).get();
-    executor.setWatchdog(watchdog);
+    executor.setProcessDestroyer(watchdog);
     executor.setExitValues(null); // every exit status is an outcome to log, not an exception
     try {
       int rc = executor.execute(cl, env);
-      return new Result(what, vassal, rc, watchdog.killedProcess(), null);
-    } catch (IOException e) {
-      return new Result(what, vassal, -1, watchdog.killedProcess(), e.getMessage());
+      return new Result(what, vassal, rc, watchdog.killed(), null);
+    } catch (IOException | RuntimeException e) {
+      return new Result(what, vassal, -1, watchdog.killed(), e.getMessage());
     } finally {
       try {
         out.close();
@@ -167,20 +209,91 @@ final class HookRunner implements AutoCloseable {
   }
 
   /**
-   * Stops accepting hooks and waits up to {@code max} for the running ones (each bounded by its
-   * watchdog anyway).
+   * Stops accepting hooks. The Emperor has already waited for the running ones (up to the hook
+   * timeout, when each is killed anyway), so what still runs is killed now, with its process
+   * group, and what still waits for a thread never runs: a hook never holds up the Emperor's stop
+   * past the hook timeout.
    */
   @Override
   public void close() {
     pool.shutdown();
     try {
-      if (!pool.awaitTermination(timeout.toMillis() + 5000, TimeUnit.MILLISECONDS)) {
-        log.warn("hooks still running after {} ms; abandoning them", timeout.toMillis() + 5000);
-        pool.shutdownNow();
+      if (!pool.awaitTermination(100, TimeUnit.MILLISECONDS)) {
+        log.warn("{} hook(s) still running as the Emperor stops: killing them", live.size());
+        live.forEach(GroupWatchdog::kill);
+        int dropped = pool.shutdownNow().size();
+        if (dropped > 0) {
+          log.warn("{} hook(s) not run: the Emperor is stopping", dropped);
+        }
+        if (!pool.awaitTermination(AFTER_KILL.toMillis(), TimeUnit.MILLISECONDS)) {
+          log.warn("hooks still running {} ms after SIGKILL; abandoning them", AFTER_KILL.toMillis());
+        }
       }
     } catch (InterruptedException e) {
+      live.forEach(GroupWatchdog::kill);
       pool.shutdownNow();
       Thread.currentThread().interrupt();
+    } finally {
+      watchdogs.shutdownNow();
+    }
+  }
+
+  /**
+   * One hook's watchdog. Commons Exec hands the process it starts to its ProcessDestroyer (and
+   * takes it back once the process is reaped and its output read), which makes that the place
+   * to learn the hook's pid and to arm the timeout.
+   */
+  private final class GroupWatchdog implements ProcessDestroyer {
+    private Process process;
+    private ScheduledFuture<?> timer;
+    private boolean killed;
+
+    @Override
+    public synchronized boolean add(Process p) {
+      process = p;
+      live.add(this);
+      try {
+        timer = watchdogs.schedule(this::kill, timeout.toNanos(), TimeUnit.NANOSECONDS);
+      } catch (RejectedExecutionException closed) {
+        kill(); // the Emperor is past stopping its hooks
+      }
+      return true;
+    }
+
+    @Override
+    public synchronized boolean remove(Process p) {
+      if (timer != null) {
+        timer.cancel(false);
+      }
+      live.remove(this);
+      process = null;
+      return true;
+    }
+
+    @Override
+    public synchronized int size() {
+      return process == null ? 0 : 1;
+    }
+
+    synchronized boolean killed() {
+      return killed;
+    }
+
+    /** SIGKILL to the hook's process group, while its leader is alive (so its pid cannot be recycled). */
+    synchronized void kill() {
+      if (process == null || !process.isAlive()) {
+        return;
+      }
+      killed = true;
+      if (setsid != null) {
+        try {
+          Signals.killGroup((int) process.pid(), Signals.SIGKILL);
+          return;
+        } catch (NativeException e) {
+          // ESRCH: setsid has not made the group yet, so there is only the hook itself
+        }
+      }
+      process.destroyForcibly();
     }
   }
 

@@ -30,6 +30,17 @@ public final class Signals {
     }
   }
 
+  /**
+   * kill(2) of process group {@code pgid}: every process in it. Safe while the group's leader is an
+   * unreaped child of ours (its pid, which is the group's id, cannot be recycled meanwhile).
+   */
+  public static void killGroup(int pgid, int sig) {
+    if (pgid <= 1) {
+      throw new IllegalArgumentException("not a process group of ours: " + pgid); // kill(0) or kill(-1): far too much
+    }
+    kill(-pgid, sig);
+  }
+
   // syscall(2) is variadic and reads every argument as a long: pass longs, not ints.
   /** pidfd_send_signal(2): cannot hit a recycled pid, because the pidfd pins the process. */
   public static void pidfdSendSignal(int pidfd, int sig) {

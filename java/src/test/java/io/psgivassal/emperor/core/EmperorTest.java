@@ -565,6 +565,44 @@ class EmperorTest {
     assertEquals(java.util.OptionalInt.empty(), emperor.statsPort());
   }
 
+  @Test
+  void aHookThatIgnoresSigtermIsKilledWithItsChildAtTheTimeoutAndHoldsUpNeitherItsVassalNorTheStop() throws Exception {
+    Path bin = script("fake-vassal", WELL_BEHAVED);
+    Path hook = script("stubborn-hook", "#!/bin/sh\necho $$ > " + dir + "/hook-$1.pid\ntrap '' TERM\nsleep 40\n");
+    ProgrammaticMonitor api = oneTextVassal("h1.ini");
+    start(Emperor.builder().monitor(api).binaryPath(bin.toString()).startHook(hook.toString())
+        .hookTimeout(Duration.ofSeconds(1)).reloadMercy(Duration.ofSeconds(5)));
+    List<Integer> first = hookAndChild("h1.ini");
+    Await.until("h1.ini accepting once its hook was killed", WAIT,
+        () -> emperor.vassal("h1.ini").map(VassalView::accepting).orElse(false));
+    assertTrue(first.stream().noneMatch(pid -> ProcFs.stat(pid).map(st -> !st.zombie()).orElse(false)), "the hook and its sleep were killed: " + first);
+
+    api.add(VassalSpec.ofText("h2.ini", "").withStart(new VassalSpec.Plain()));
+    List<Integer> second = hookAndChild("h2.ini");
+    long t0 = System.nanoTime();
+    emperor.stopAsync().awaitTerminated(20, TimeUnit.SECONDS);
+    long stopMillis = (System.nanoTime() - t0) / 1_000_000;
+    assertTrue(stopMillis < 3000, "the stop waited " + stopMillis + " ms for a hook with a 1 s timeout");
+    for (int pid : List.of(first.get(0), first.get(1), second.get(0), second.get(1))) {
+      assertTrue(ProcFs.stat(pid).isEmpty(), "pid " + pid + " of a hook is gone, not even a zombie");
+    }
+  }
+
+  /** The pids of the start hook of {@code vassal} and of its child (the sleep), once both run. */
+  private List<Integer> hookAndChild(String vassal) throws Exception {
+    Path pidFile = dir.resolve("hook-" + vassal + ".pid");
+    Await.until("the start hook of " + vassal + " runs", WAIT, () -> {
+      try {
+        return Files.readString(pidFile).endsWith("\n");
+      } catch (java.io.IOException notYet) {
+        return false;
+      }
+    });
+    int hook = Integer.parseInt(Files.readString(pidFile).trim());
+    Await.until("the hook's child sleeps", WAIT, () -> !ProcFs.children(hook).isEmpty());
+    return List.of(hook, ProcFs.children(hook).iterator().next());
+  }
+
   private static byte[] readAll(int port) throws Exception {
     try (Socket s = new Socket()) {
       s.connect(new InetSocketAddress("127.0.0.1", port), 10_000);

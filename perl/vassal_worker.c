@@ -63,6 +63,8 @@
 #define UWSGI_MAX_PACKET (4 + 65535)
 #define POOL_MAX        64      /* closed connection structs kept for reuse */
 #define ACCEPT_BATCH    16      /* connections accepted in a row while each one is done at once */
+#define LIMIT_POST_DEFAULT (1024 * 1024 * 1024)   /* limit_post not given: 1 GiB (0: none) */
+#define MAX_CONNS_DEFAULT  1024    /* max_connections not given */
 #define EMPTY_LINES_MAX 4       /* empty lines taken before a request line (RFC 9112 2.2: at least one) */
 
 typedef struct { char *p; size_t len, cap; } vbuf;
@@ -2191,7 +2193,7 @@ setup(pTHX_ HV *opts)
     sv = opt_fetch(aTHX_ opts, "underscores_in_headers");
     W.underscores_in_headers = sv && SvTRUE(sv);
     W.buffer_size = (UV)opt_num(aTHX_ opts, "buffer_size", 65536);
-    W.limit_post = (UV)opt_num(aTHX_ opts, "limit_post", 0);
+    W.limit_post = (UV)opt_num(aTHX_ opts, "limit_post", LIMIT_POST_DEFAULT);
     W.post_buffering = (UV)opt_num(aTHX_ opts, "post_buffering", 1024 * 1024);
     W.max_requests = (UV)opt_num(aTHX_ opts, "max_requests", 0);
     W.status_fd = (int)opt_num(aTHX_ opts, "status_fd", -1);
@@ -2258,6 +2260,11 @@ setup(pTHX_ HV *opts)
         W.max_conns = 4096;
     if (W.max_conns > 65536) W.max_conns = 65536;
     if (W.max_conns < 8) W.max_conns = 8;
+    {
+        /* each holds up to buffer_size bytes: a bound on the worker's memory */
+        double mc = opt_num(aTHX_ opts, "max_connections", MAX_CONNS_DEFAULT);
+        if (mc >= 1 && mc < W.max_conns) W.max_conns = (int)mc;
+    }
 
     W.epfd = epoll_create1(EPOLL_CLOEXEC);
     if (W.epfd < 0) croak("epoll_create1 failed: %s", strerror(errno));

@@ -32,7 +32,8 @@ my %OPTIONS = (
     'header-timeout'      => { type => 'int',    help => 'seconds for the whole head of a request (HTTP request line and header fields, or uwsgi packet) to arrive, counted from the accept or, on a keep-alive connection, from its first byte; then 408 and close (default 3 x socket-timeout)' },
     'no-defer-accept'     => { type => 'bool',   help => 'do not set TCP_DEFER_ACCEPT on TCP sockets (by default a connection is accepted once its request has arrived)' },
     'buffer-size'         => { type => 'int',    help => 'largest request header section (HTTP) or uwsgi packet, in bytes (default 65536)' },
-    'limit-post'          => { type => 'count',  help => 'largest request body in bytes, larger gets 413 (0: no limit)' },
+    'limit-post'          => { type => 'count',  help => 'largest request body in bytes, larger gets 413 (default 1073741824; 0: no limit)' },
+    'worker-connections'  => { type => 'int',    help => 'connections a worker keeps open at most (waiting, idle or lingering); the oldest is closed for a new one (default 1024)' },
     'post-buffering'      => { type => 'count',  help => 'request bodies larger than this many bytes are kept in a temporary file (default 1048576)' },
     'http-underscores-in-headers' => { type => 'bool', help => 'keep HTTP header fields whose names have an underscore (by default they are dropped, as nginx does); X_Foo never joins or replaces X-Foo: beside a field without the underscore it is dropped' },
     # the app

@@ -159,10 +159,11 @@ sub _run {
         post_fork    => \@post_fork,
         worker_options => {
             socket_timeout => $config->get('socket-timeout') // 4,
-            header_timeout => $config->get('header-timeout') // 3 * ($config->get('socket-timeout') // 4),
+            header_timeout => $config->get('header-timeout'),       # unset: 3 x socket-timeout
             defer_accept   => $config->get('no-defer-accept') ? 0 : 1,
             buffer_size    => $config->get('buffer-size') // 65536,
-            limit_post     => $config->get('limit-post') // 0,
+            limit_post     => $config->get('limit-post'),           # unset: 1 GiB
+            max_connections => $config->get('worker-connections'),  # unset: 1024
             post_buffering => $config->get('post-buffering') // 1024 * 1024,
             underscores_in_headers => $config->get('http-underscores-in-headers') ? 1 : 0,
         },

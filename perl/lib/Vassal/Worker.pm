@@ -18,7 +18,7 @@ our $VERSION = '0.01';
 #   scoreboard, slot     this worker's slot (0-based)
 #   status_fd  the pipe the master reads "A<pid>" / "S<pid>" from
 #   socket_timeout, keepalive_timeout, header_timeout, buffer_size, limit_post,
-#   post_buffering, max_requests, defer_accept, underscores_in_headers
+#   post_buffering, max_requests, max_connections, defer_accept, underscores_in_headers
 #   master_pid, orphan_timeout   stop once the master is gone, SIGKILL after that long
 sub run {
     my ($class, %a) = @_;
@@ -30,7 +30,7 @@ sub run {
         tmpdir    => $ENV{TMPDIR} && -d $ENV{TMPDIR} ? $ENV{TMPDIR} : File::Spec->tmpdir,
     );
     for my $k (qw(scoreboard slot status_fd socket_timeout keepalive_timeout header_timeout buffer_size
-                  limit_post post_buffering max_requests defer_accept underscores_in_headers
+                  limit_post post_buffering max_requests max_connections defer_accept underscores_in_headers
                   master_pid orphan_timeout)) {
         $opts{$k} = $a{$k} if defined $a{$k};
     }
@@ -187,7 +187,7 @@ writer not closed when the app returns is closed then.
 
 Options: C<scoreboard> and C<slot>, C<status_fd>, C<socket_timeout>,
 C<keepalive_timeout>, C<header_timeout>, C<buffer_size>, C<limit_post>, C<post_buffering>,
-C<max_requests>, C<defer_accept> (default true: C<TCP_DEFER_ACCEPT> of
+C<max_requests>, C<max_connections>, C<defer_accept> (default true: C<TCP_DEFER_ACCEPT> of
 C<socket_timeout> seconds on TCP listeners, as uWSGI sets unless
 C<no-defer-accept>), C<underscores_in_headers> (default false: HTTP header
 fields whose names have an underscore are dropped; see

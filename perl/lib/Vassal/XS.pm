@@ -157,8 +157,10 @@ C<listeners> (C<[{fd, proto => 'http'|'uwsgi', unix, server_name,
 server_port}, ...]>); C<socket_timeout> (4); C<keepalive_timeout> (the
 same); C<header_timeout> (3 x C<socket_timeout>: the total time for a request
 head, from the accept or a keep-alive connection's first byte after the
-previous request); C<buffer_size> (65536); C<limit_post> (0: none); C<post_buffering>
-(1048576); C<max_requests> (0: none); C<status_fd> (the loop writes
+previous request); C<buffer_size> (65536); C<limit_post> (1 GiB; 0: none); C<post_buffering>
+(1048576); C<max_requests> (0: none); C<max_connections> (1024, and at most
+the open-files limit less 64: the oldest waiting connection is closed for a
+new one); C<status_fd> (the loop writes
 C<A$pid\n> when it starts and C<S$pid\n> after its first response);
 C<scoreboard> and C<slot>; C<name> (of the log prefix); C<tmpdir>;
 C<master_pid> and C<orphan_timeout>: once the parent is no longer

@@ -56,7 +56,7 @@ sub run {
             socket_timeout => $self->_opt(qw(socket_timeout timeout)) // 30,
             (defined $keepalive ? (keepalive_timeout => $keepalive) : ()),
             buffer_size    => $self->_opt('buffer_size') // 65536,
-            limit_post     => $self->_opt('limit_post') // 0,
+            limit_post     => $self->_opt('limit_post'),     # unset: 1 GiB
         },
         server_ready => sub {
             my ($s) = @_;
@@ -97,7 +97,8 @@ repeatable), or C<host> (0.0.0.0) and C<port> (5000); C<socket> (a UNIX
 socket path); C<workers> (alias C<processes>, C<max-workers>; default 5);
 C<max-requests>; C<harakiri>; C<timeout> (seconds a client may stay silent,
 30); C<keepalive-timeout> (idle keep-alive connections, default the same);
-C<backlog> (1024); C<buffer-size>; C<limit-post>; C<server_ready>. Under an
+C<backlog> (1024); C<buffer-size>; C<limit-post> (default 1 GiB, 0: none);
+C<server_ready>. Under an
 Emperor (C<UWSGI_EMPEROR_FD>) it speaks the Emperor pipe like any vassal.
 
 =cut

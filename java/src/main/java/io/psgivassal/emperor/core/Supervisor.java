@@ -511,20 +511,35 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     gate.pause(v);
   }
 
+  /** pidfd_open(2); a test swaps it to make it fail. */
+  static volatile java.util.function.IntUnaryOperator pidfdOpener = PidFds::open;
+
+  /** First and longest delay between pidfd_open attempts after it failed for want of descriptors. */
+  private static final long PIDFD_RETRY_FIRST_MILLIS = 25;
+  private static final long PIDFD_RETRY_MAX_MILLIS = 1000;
+
   /** A process exists for {@code v}: watch it, feed it its config, announce it. */
   @Override
   public void started(Vassal v, int pid, int pipeFd, int configFd) {
     v.attemptSucceeded();
     int pidfd;
     try {
-      pidfd = PidFds.open(pid);
+      pidfd = pidfdOpener.applyAsInt(pid);
     } catch (NativeException e) {
-      // ESRCH: it exited and was reaped before we could watch it; handled like any other death
-      log.warn("vassal {}: pidfd_open({}) failed: {}", v.label(), pid, e.getMessage());
-      FileDescriptors.closeQuietly(pipeFd);
-      FileDescriptors.closeQuietly(configFd);
-      onDeath(v, new VassalInstance(pid, -1, -1, -1, v.adopted), ExitStatus.unknown(pid));
-      return;
+      if (PidFds.noSuchProcess(e)) {
+        // it exited and was reaped before we could watch it; handled like any other death
+        log.warn("vassal {}: pidfd_open({}) failed: {}", v.label(), pid, e.getMessage());
+        FileDescriptors.closeQuietly(pipeFd);
+        FileDescriptors.closeQuietly(configFd);
+        onDeath(v, new VassalInstance(pid, -1, -1, -1, v.adopted), ExitStatus.unknown(pid));
+        return;
+      }
+      // EMFILE, ENFILE, ENOMEM: says nothing about the vassal, which lives. It runs as any other
+      // (its pipe is watched); its pidfd is opened again from the loop until that succeeds.
+      log.warn("vassal {}: pidfd_open({}) failed: {}; it runs unwatched by a pidfd until pidfd_open succeeds"
+          + " (retrying from {} ms up to every {} ms)", v.label(), pid, e.getMessage(),
+          PIDFD_RETRY_FIRST_MILLIS, PIDFD_RETRY_MAX_MILLIS);
+      pidfd = -1;
     }
     VassalInstance p = new VassalInstance(pid, pidfd, pipeFd, configFd, v.adopted);
     boolean continuation = v.processStarted(p, Instant.now());
@@ -536,7 +551,11 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     } else if (v.adopted) {
       v.baseGeneration = st.map(s -> baseGenerationByPid.getOrDefault(s.session(), 0)).orElse(0);
     }
-    loop.register(pidfd, Epoll.EPOLLIN, events -> onPidfd(v, p));
+    if (pidfd >= 0) {
+      loop.register(pidfd, Epoll.EPOLLIN, events -> onPidfd(v, p));
+    } else {
+      retryPidfd(v, p, PIDFD_RETRY_FIRST_MILLIS);
+    }
     messages.watch(v, p);
     pushConfig(v);
     log.info("vassal {} -> RUNNING ({}{})", v.label(),
@@ -547,6 +566,36 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
       fire(v, VassalEvent.of(VassalEvent.Type.RESPAWNED, v, continuation ? "after reload" : "respawn #" + v.respawns));
     }
     dirty = true;
+  }
+
+  /**
+   * Opens {@code p}'s pidfd again after {@code delayMillis}, doubling the delay up to a second
+   * while it fails for want of descriptors. An unreaped process keeps its pid (a zombie too:
+   * pidfd_open succeeds on one, and the pidfd then reports its death at once); ESRCH means it is
+   * gone and was reaped by someone else, which is reported as a death of unknown status.
+   */
+  private void retryPidfd(Vassal v, VassalInstance p, long delayMillis) {
+    loop.schedule(delayMillis, TimeUnit.MILLISECONDS, () -> {
+      if (p.closed()) {
+        return; // reaped or abandoned meanwhile
+      }
+      int fd;
+      try {
+        fd = pidfdOpener.applyAsInt(p.pid);
+      } catch (NativeException e) {
+        if (PidFds.noSuchProcess(e)) {
+          log.warn("vassal {}: pid {} is gone and was not ours to reap: its exit status is unknown", v.label(), p.pid);
+          reportDeath(v, p, ExitStatus.unknown(p.pid));
+        } else {
+          retryPidfd(v, p, Math.min(delayMillis * 2, PIDFD_RETRY_MAX_MILLIS));
+        }
+        return;
+      }
+      p.attachPidfd(fd);
+      loop.register(fd, Epoll.EPOLLIN, events -> onPidfd(v, p));
+      log.info("vassal {}: pidfd_open({}) succeeded, its death is watched again", v.label(), p.pid);
+      onPidfd(v, p); // it may have exited meanwhile (the pidfd of a zombie is readable at once anyway)
+    });
   }
 
   private void pushConfig(Vassal v) {
@@ -677,13 +726,17 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
       status = Optional.of(ExitStatus.unknown(p.pid));
     }
     if (status.isPresent()) {
-      if (v.proc == p) {
-        onDeath(v, p, status.get());
-      } else {
-        onPreviousGenerationDeath(v, p, status.get());
-      }
-      afterDeath.run();
+      reportDeath(v, p, status.get());
     }
+  }
+
+  private void reportDeath(Vassal v, VassalInstance p, ExitStatus status) {
+    if (v.proc == p) {
+      onDeath(v, p, status);
+    } else {
+      onPreviousGenerationDeath(v, p, status);
+    }
+    afterDeath.run();
   }
 
   /** {@code p}, the current process (or one that could not be watched), died. */
@@ -930,7 +983,8 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     vassals.values().stream().filter(v -> v.predecessor != null).forEach(v -> v.predecessor.kill());
     for (Vassal v : vassals.values()) {
       while (v.alive() && System.nanoTime() < deadline) {
-        Optional<ExitStatus> st = PidFds.waitNoHang(v.proc.pidfd(), v.proc.pid);
+        Optional<ExitStatus> st = v.proc.pidfd() >= 0 ? PidFds.waitNoHang(v.proc.pidfd(), v.proc.pid)
+            : PidFds.reapNoHang(v.proc.pid);
         if (st.isPresent()) {
           log.info("vassal {} -> DEAD ({})", v.label(), st.get());
           v.proc.closeAll(loop);

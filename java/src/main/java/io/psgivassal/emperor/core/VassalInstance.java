@@ -33,6 +33,7 @@ final class VassalInstance {
   /** The byte sent to stop it, if any: a second stop request is then only a change of intent. */
   boolean stopSent;
   EventLoop.Timer killTimer;
+  private boolean closed;
 
   VassalInstance(int pid, int pidfd, int pipeFd, int configFd, boolean adopted) {
     this.pid = pid;
@@ -44,6 +45,16 @@ final class VassalInstance {
 
   int pidfd() {
     return pidfd;
+  }
+
+  /** The pidfd opened late (pidfd_open failed at the start for want of descriptors). */
+  void attachPidfd(int fd) {
+    this.pidfd = fd;
+  }
+
+  /** Whether {@link #closeAll} ran: the process was reaped or abandoned. */
+  boolean closed() {
+    return closed;
   }
 
   int pipeFd() {
@@ -126,9 +137,23 @@ final class VassalInstance {
     }
   }
 
-  /** SIGKILL through the pidfd: cannot hit a recycled pid. */
+  /**
+   * SIGKILL through the pidfd: cannot hit a recycled pid. Without a pidfd (pidfd_open keeps
+   * failing) a spawned vassal is killed by pid: it is our child, and its pid is not recycled
+   * before we reap it; an adopted one (the fork server's child) is not signalled.
+   */
   void kill() {
+    if (closed) {
+      return;
+    }
     if (pidfd < 0) {
+      if (!adopted) {
+        try {
+          Signals.kill(pid, Signals.SIGKILL);
+        } catch (NativeException e) {
+          // ESRCH: gone already
+        }
+      }
       return;
     }
     try {
@@ -148,6 +173,7 @@ final class VassalInstance {
 
   /** Releases every descriptor; the process is reaped (or abandoned). */
   void closeAll(EventLoop loop) {
+    closed = true;
     closePipe(loop);
     if (configFd >= 0) {
       unwatchConfig(loop);

@@ -40,6 +40,11 @@ public final class PidFds {
     return (int) fd;
   }
 
+  /** Whether pidfd_open failed because the process is gone (ESRCH), not for want of descriptors. */
+  public static boolean noSuchProcess(NativeException e) {
+    return e.errno() == LibC.ESRCH;
+  }
+
   /**
    * Reaps the child behind {@code pidfd} if it has exited. Empty while it is still running.
    * ECHILD (not our child, or already reaped) is reported as {@link ExitStatus.Kind#UNKNOWN}.

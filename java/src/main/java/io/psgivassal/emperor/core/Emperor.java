@@ -189,13 +189,21 @@ public final class Emperor extends AbstractExecutionThreadService {
     }
   }
 
+  /** Makes the event loop; a test makes it fail. */
+  static volatile java.util.function.IntFunction<EventLoop> loopFactory = EventLoop::new;
+
+  /**
+   * Acquires the subreaper flag, the loop (its epoll and eventfd), the hook pool, the supervisor
+   * and the stats socket; a failure anywhere releases all that was acquired before it, the
+   * listeners' thread too, and the service fails.
+   */
   @Override
   protected void startUp() {
     holdSubreaper();
-    reaper = new OrphanReaper((int) ProcessHandle.current().pid(), FileDescriptors.ownSessionId());
-    loop = new EventLoop(MAX_EVENTS);
     Supervisor s = null;
     try {
+      reaper = new OrphanReaper((int) ProcessHandle.current().pid(), FileDescriptors.ownSessionId());
+      loop = loopFactory.apply(MAX_EVENTS);
       hooks = new HookRunner(config.startHook(), config.stopHook(), config.hookTimeout(), config.environment(), loop::execute);
       s = new Supervisor(config, loop, listeners, hooks);
       s.afterEachDeath(this::scanOrphansSoon);
@@ -207,14 +215,16 @@ public final class Emperor extends AbstractExecutionThreadService {
         }
       }
       supervisor = s;
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) {
       if (s != null) {
         s.closeAll();
       }
       if (hooks != null) {
         hooks.close();
       }
-      loop.close();
+      if (loop != null) {
+        loop.close();
+      }
       listeners.close();
       releaseSubreaper();
       throw e;

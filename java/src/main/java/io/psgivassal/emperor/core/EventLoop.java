@@ -65,9 +65,26 @@ public final class EventLoop implements Closeable {
   private Runnable afterTurn = () -> {};
 
   public EventLoop(int maxEventsPerWait) {
-    this.epoll = Epoll.create(maxEventsPerWait);
-    this.wakeup = EventFd.create();
-    register(wakeup.fd(), Epoll.EPOLLIN, events -> wakeup.drain());
+    this(maxEventsPerWait, EventFd::create);
+  }
+
+  /** {@code eventFds} makes the wake-up eventfd; a test makes it fail. What was made is closed on a failure. */
+  EventLoop(int maxEventsPerWait, java.util.function.Supplier<EventFd> eventFds) {
+    Epoll ep = Epoll.create(maxEventsPerWait);
+    EventFd wake = null;
+    try {
+      wake = eventFds.get();
+      this.epoll = ep;
+      this.wakeup = wake;
+      EventFd w = wake;
+      register(w.fd(), Epoll.EPOLLIN, events -> w.drain());
+    } catch (RuntimeException | Error e) {
+      if (wake != null) {
+        wake.close();
+      }
+      ep.close();
+      throw e;
+    }
   }
 
   /**

@@ -59,9 +59,18 @@ final class BoundSocket implements Closeable {
    * @throws IllegalArgumentException naming the address and the failing call
    */
   static BoundSocket bind(ListenAddress address, boolean nonBlocking, String unixMode) {
+    return bind(address, null, nonBlocking, unixMode);
+  }
+
+  /**
+   * Binds {@code address}; a TCP one to {@code resolved} when not null (its host name resolved
+   * off the event loop beforehand), else to {@link ListenAddress#inetAddress()}.
+   */
+  static BoundSocket bind(ListenAddress address, java.net.InetAddress resolved, boolean nonBlocking, String unixMode) {
     try {
       if (address.isTcp()) {
-        return new BoundSocket(address, TcpSockets.listen(address.inetAddress(), address.port(), BACKLOG, nonBlocking));
+        java.net.InetAddress ip = resolved != null ? resolved : address.inetAddress();
+        return new BoundSocket(address, TcpSockets.listen(ip, address.port(), BACKLOG, nonBlocking));
       }
       Path path = address.unixPath().orElseThrow();
       if (Files.exists(path, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {

@@ -45,6 +45,13 @@ final class Vassal {
   Optional<Path> forkServer = Optional.empty();
   /** An on-demand vassal's socket, bound by the Emperor and kept across processes. */
   BoundSocket onDemandSocket;
+  /** Whether the gate should be open (waiting on the socket): set by open, cleared by pause and close. */
+  boolean gateWanted;
+  /** The on-demand address whose host name is being resolved off the loop, if any. */
+  ListenAddress resolving;
+  /** The on-demand address last resolved, and what it resolved to. */
+  ListenAddress resolvedFor;
+  java.net.InetAddress resolvedIp;
   /** The one socket its config names, to be held by the Emperor; empty: the vassal binds its own. */
   Optional<ListenAddress> heldAddress = Optional.empty();
   /** Why the config's socket is not held, or null; and the last such reason logged. */

@@ -15,7 +15,7 @@ DEB_PACKAGES := \
 	libmoose-perl libdatetime-perl libtemplate-perl \
 	nginx-light uwsgi-core uwsgi-plugin-psgi iproute2
 
-.PHONY: all deps build build-perl build-java test test-perl test-java test-cross test-example \
+.PHONY: all deps build build-perl build-java test test-perl test-sanitize test-java test-cross test-example \
         demo install clean
 
 all: build
@@ -48,10 +48,17 @@ perl/Makefile: perl/Makefile.PL
 build-java:
 	$(MVN) -DskipTests package
 
-test: build test-perl test-java test-example test-cross
+test: build test-perl test-sanitize test-java test-example test-cross
 
 test-perl:
 	$(MAKE) -C perl test
+
+# The Perl tests of the HTTP, uwsgi and fork-server paths against a private
+# build of the XS and C with -fsanitize=address,undefined (perl/blib is not
+# touched); any ASan or UBSan report fails it. About a minute.
+test-sanitize:
+	$(call apt_install,gcc libasan8 libubsan1)
+	perl/tools/test-sanitize
 
 # Unit tests (surefire) and integration tests against the Perl side (failsafe).
 test-java:

@@ -89,6 +89,8 @@ is +(stat $path)[2] & 07777, 0640, 'with the mode the Emperor gave it';
 
 ok stop_vassal($_), "adopted vassal $_->{pid} stops" for @vassals;
 unlink $path;
-unlike slurp("$dir/base.log") =~ s/$eof//gr, qr/fatal|refused|warning/, 'no other error';
+# (huge pages the kernel refuses for some regions - as under ASan - are no error)
+unlike slurp("$dir/base.log") =~ s/$eof//gr =~ s/ \([0-9]+ region\(s\) refused: [^)]*\)//gr,
+    qr/fatal|refused|warning/, 'no other error';
 
 done_testing;

@@ -50,5 +50,17 @@ sub send_split {
     ok no_byte_within($c, 0.3), 'nothing more arrives';
 }
 
+{
+    # a trailer section longer than the buffer: the buffer is reallocated
+    # while the head it was parsed from is still in use
+    my $c = http_connect($v->{port});
+    send_split($c, "HEAD /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "5\r\nhello\r\n0\r\nX-Trailer: " . ('y' x 10_000) . "\r\n", "\r\n");
+    my $r = read_response($c, 1);
+    is $r->{status}, 200, 'HEAD with a long trailer section: answered';
+    is $r->{extra}, '', 'without a body';
+    ok no_byte_within($c, 0.3), 'nothing more arrives';
+}
+
 ok stop_vassal($v), 'stops';
 done_testing;

@@ -962,7 +962,14 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     retiring.forEach(r -> r.p().kill());
     dirty = true;
     giveUpTimer = loop.schedule(KILL_GRACE_MILLIS, TimeUnit.MILLISECONDS, () -> {
-      log.error("vassal(s) {} did not die after SIGKILL; giving up on them", vassalPids());
+      // stuck in the kernel (state D), say: the Emperor stops without them; a JVM-wide thread
+      // reaps each (by pid) once it dies at last, so that none stays a zombie of this JVM
+      for (int pid : vassalPids()) {
+        log.error("vassal process pid {} (state {}) did not die within {} ms of SIGKILL: the Emperor abandons it;"
+            + " it is reaped whenever it dies", pid, ProcFs.stat(pid).map(st -> String.valueOf(st.state())).orElse("?"),
+            KILL_GRACE_MILLIS);
+        AbandonedReaper.abandon(pid);
+      }
       finish();
     });
   }

@@ -35,6 +35,9 @@ final class VassalInstance {
   EventLoop.Timer killTimer;
   private boolean closed;
 
+  /** SIGKILL through a pidfd; a test makes it a no-op to fake a process that survives it. */
+  static volatile java.util.function.IntConsumer killer = fd -> Signals.pidfdSendSignal(fd, Signals.SIGKILL);
+
   VassalInstance(int pid, int pidfd, int pipeFd, int configFd, boolean adopted) {
     this.pid = pid;
     this.pidfd = pidfd;
@@ -157,7 +160,7 @@ final class VassalInstance {
       return;
     }
     try {
-      Signals.pidfdSendSignal(pidfd, Signals.SIGKILL);
+      killer.accept(pidfd);
     } catch (NativeException e) {
       // ESRCH: it exited already; the pidfd reports that
     }

@@ -206,6 +206,12 @@ final class Vassal {
     }
     try {
       ListenAddress a = ListenAddress.parse(s);
+      if (a.needsResolver()) {
+        // resolving runs on the event loop here, and a slow resolver would stall every vassal
+        unheldReason = "socket '" + s + "' names a host, which the Emperor does not resolve on its loop"
+            + " (an address literal such as 127.0.0.1 is held)";
+        return;
+      }
       if (!a.isTcp() && !Path.of(s).isAbsolute()) {
         unheldReason = "UNIX socket '" + s + "' is relative to the vassal's directory";
         return;

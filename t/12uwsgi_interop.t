@@ -13,7 +13,7 @@ use JSON::PP qw(decode_json);
 use POSIX ();
 use Test::More;
 use Time::HiRes qw(sleep time);
-use EmperorTest qw(root free_port write_file wait_until http_get alive slurp start_emperor);
+use EmperorTest qw(root free_port write_file wait_until http_get alive slurp start_emperor start_uwsgi_emperor);
 
 my $root = root();
 my $uwsgi = '/usr/bin/uwsgi-core';
@@ -92,24 +92,8 @@ http-socket = 127.0.0.1:$port
 processes = 2
 INI
     my $log = "$dir/uwsgi.log";
-    my $pid = fork // die "fork: $!";
-    if (!$pid) {
-        POSIX::setsid();
-        open STDOUT, '>>', $log or POSIX::_exit(127);
-        open STDERR, '>&', \*STDOUT or POSIX::_exit(127);
-        exec $uwsgi, '--emperor', "$dir/vassals", '--binary-path', "$root/perl/bin/psgi-vassal",
-            '--emperor-stats', "127.0.0.1:$sport" or POSIX::_exit(127);
-    }
-    my $stop = sub {
-        return unless $pid;
-        kill 'INT', $pid;
-        my $deadline = time + 30;
-        while (time < $deadline) { last if waitpid($pid, POSIX::WNOHANG()) == $pid; sleep 0.1 }
-        kill 'KILL', -$pid if alive($pid);    # its session: the Emperor and anything it left
-        waitpid $pid, 0;
-        undef $pid;
-    };
-    my $guard = bless [$stop], 'Guard';
+    my $uwsgi_emperor = start_uwsgi_emperor($log, '--emperor', "$dir/vassals",
+        '--binary-path', "$root/perl/bin/psgi-vassal", '--emperor-stats', "127.0.0.1:$sport");
 
     ok wait_until(60, sub { http_get($port)->{status} == 200 }), 'psgi-vassal answers 200 under uWSGI'
         or diag slurp($log);
@@ -127,11 +111,8 @@ INI
 
     unlink $ini or die $!;
     ok wait_until(60, sub { $vpid && !alive($vpid) }), 'removing its file stops the vassal' or diag slurp($log);
-    $stop->();
+    $uwsgi_emperor->stop;
     ok !-e "$dir/vassals/p1.ini", 'done';
 };
 
 done_testing;
-
-package Guard;
-sub DESTROY { local ($?, $!, $@); $_[0][0]->() }

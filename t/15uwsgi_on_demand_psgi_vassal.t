@@ -8,10 +8,9 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use File::Temp qw(tempdir);
-use POSIX ();
 use Test::More;
 use Time::HiRes qw(sleep time);
-use EmperorTest qw(root free_port write_file wait_until http_get alive slurp);
+use EmperorTest qw(root free_port write_file wait_until http_get slurp start_uwsgi_emperor);
 
 my $root = root();
 my $uwsgi = '/usr/bin/uwsgi-core';
@@ -27,24 +26,8 @@ write_file("$dir/vassals/fd0.ini", "[uwsgi]\npsgi = $hello\nhttp-socket = fd://0
 write_file("$dir/vassals/fd0.ini.socket", "127.0.0.1:$fd0\n");
 
 my $log = "$dir/uwsgi.log";
-my $pid = fork // die "fork: $!";
-if (!$pid) {
-    POSIX::setsid();
-    open STDOUT, '>>', $log or POSIX::_exit(127);
-    open STDERR, '>&', \*STDOUT or POSIX::_exit(127);
-    exec $uwsgi, '--emperor', "$dir/vassals", '--emperor-on-demand-extension', '.socket',
-        '--binary-path', "$root/perl/bin/psgi-vassal" or POSIX::_exit(127);
-}
-my $stop = sub {
-    return unless $pid;
-    kill 'INT', $pid;
-    my $deadline = time + 30;
-    while (time < $deadline) { last if waitpid($pid, POSIX::WNOHANG()) == $pid; sleep 0.1 }
-    kill 'KILL', -$pid if alive($pid);    # its session: the Emperor and anything it left
-    waitpid $pid, 0;
-    undef $pid;
-};
-my $guard = bless [$stop], 'Guard';
+my $emperor = start_uwsgi_emperor($log, '--emperor', "$dir/vassals", '--emperor-on-demand-extension', '.socket',
+    '--binary-path', "$root/perl/bin/psgi-vassal");
 
 ok wait_until(30, sub { slurp($log) =~ /same\.ini/ && slurp($log) =~ /fd0\.ini/ }), 'uWSGI registered both on demand'
     or diag slurp($log);
@@ -56,8 +39,5 @@ for my $case ([same => $same], [fd0 => $fd0]) {
     like $r->{content} // '', qr/Hello from pid/, "$name: by hello.psgi";
 }
 unlike slurp($log), qr/Address already in use|no socket to serve on/, 'no vassal tried to bind the socket itself';
-$stop->();
+$emperor->stop;
 done_testing;
-
-package Guard;
-sub DESTROY { local ($?, $!, $@); $_[0][0]->() }

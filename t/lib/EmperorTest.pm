@@ -13,7 +13,7 @@ use POSIX ();
 use Time::HiRes qw(sleep time);
 
 our @EXPORT_OK = qw(root free_port write_file wait_until http_get parent_of alive
-                    start_emperor stop_emperor slurp);
+                    start_emperor stop_emperor start_uwsgi_emperor slurp);
 
 sub root { require Cwd; Cwd::abs_path("$FindBin::Bin/..") }
 
@@ -82,6 +82,22 @@ sub start_emperor {
     return bless { pid => $pid, log => $log, dir => $o{dir} }, 'EmperorTest::Running';
 }
 
+# Starts Debian's uWSGI Emperor (`/usr/bin/uwsgi-core --emperor ... @args`) in a
+# session of its own, its output in $log; returns a guard whose stop() (also
+# run on scope exit) sends SIGINT, waits up to 30 s, then SIGKILLs the session:
+# the Emperor and anything it left.
+sub start_uwsgi_emperor {
+    my ($log, @args) = @_;
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        POSIX::setsid();
+        open STDOUT, '>>', $log or POSIX::_exit(127);
+        open STDERR, '>&', \*STDOUT or POSIX::_exit(127);
+        exec '/usr/bin/uwsgi-core', @args or POSIX::_exit(127);
+    }
+    return bless { pid => $pid }, 'EmperorTest::Uwsgi';
+}
+
 sub stop_emperor {
     my ($e, $timeout) = @_;
     return $e->stop($timeout);
@@ -111,5 +127,21 @@ sub stop {
 }
 
 sub DESTROY { my $self = shift; local ($?, $!, $@); $self->stop(5) unless defined $self->{status} }
+
+package EmperorTest::Uwsgi;
+use POSIX ();
+use Time::HiRes qw(sleep time);
+
+sub stop {
+    my ($self) = @_;
+    my $pid = delete $self->{pid} or return;
+    kill 'INT', $pid;
+    my $deadline = time + 30;
+    while (time < $deadline) { last if waitpid($pid, POSIX::WNOHANG()) == $pid; sleep 0.1 }
+    kill 'KILL', -$pid if EmperorTest::alive($pid);
+    waitpid $pid, 0;
+}
+
+sub DESTROY { local ($?, $!, $@); $_[0]->stop }
 
 1;

@@ -64,6 +64,13 @@ public final class Emperor extends AbstractExecutionThreadService {
   private boolean shutdownBegun;
   private OrphanReaper reaper;
   private HookRunner hooks;
+  /**
+   * The one thread that does the monitors' and config file-system work (listing, stat, reading):
+   * a hung mount blocks it, never the loop. Daemon: a read stuck in the kernel keeps no JVM alive.
+   */
+  private java.util.concurrent.ExecutorService io;
+  /** Vassal names with I/O queued or under way (loop thread): their later news waits behind it. */
+  private final Map<String, Integer> pendingIo = new java.util.HashMap<>();
 
   private Emperor(EmperorConfig config, List<Monitor> monitors) {
     this.config = config;
@@ -204,6 +211,8 @@ public final class Emperor extends AbstractExecutionThreadService {
     try {
       reaper = new OrphanReaper((int) ProcessHandle.current().pid(), FileDescriptors.ownSessionId());
       loop = loopFactory.apply(MAX_EVENTS);
+      io = java.util.concurrent.Executors.newSingleThreadExecutor(new com.google.common.util.concurrent.ThreadFactoryBuilder()
+          .setNameFormat("emperor-io").setDaemon(true).build());
       hooks = new HookRunner(config.startHook(), config.stopHook(), config.hookTimeout(), config.environment(), loop::execute);
       s = new Supervisor(config, loop, listeners, hooks);
       s.afterEachDeath(this::scanOrphansSoon);
@@ -221,6 +230,9 @@ public final class Emperor extends AbstractExecutionThreadService {
       }
       if (hooks != null) {
         hooks.close();
+      }
+      if (io != null) {
+        io.shutdownNow();
       }
       if (loop != null) {
         loop.close();
@@ -362,10 +374,46 @@ public final class Emperor extends AbstractExecutionThreadService {
       hooks.close();
       reaper.killOrphans(supervisor.vassalPids(), supervisor.sessions(), 2000);
     } finally {
+      stopIo();
       loop.close();
       listeners.close(); // events still queued are delivered, by a thread that never waits for the Emperor
       releaseSubreaper();
       log.info("Emperor stopped");
+    }
+  }
+
+  /**
+   * Lets the I/O thread finish what is queued (a monitor's last close), but never waits long for
+   * a read stuck on a hung mount: that thread is left to it, and what it hands back is dropped.
+   */
+  private void stopIo() {
+    io.shutdown();
+    try {
+      if (!io.awaitTermination(2, TimeUnit.SECONDS)) {
+        log.warn("the I/O thread is still blocked in a file-system call; leaving it behind");
+        io.shutdownNow();
+      }
+    } catch (InterruptedException e) {
+      io.shutdownNow();
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  /** On the I/O thread: runs {@code task} on the loop, unless the Emperor has stopped meanwhile. */
+  private void backToLoop(Runnable task) {
+    try {
+      loop.execute(task);
+    } catch (java.util.concurrent.RejectedExecutionException stopped) {
+      log.debug("the loop has stopped; dropping what the I/O thread found");
+    }
+  }
+
+  /** On the loop: runs {@code task} on the I/O thread; once that is shut down (stopping), here. */
+  private void onIo(Runnable task) {
+    try {
+      io.execute(task);
+    } catch (java.util.concurrent.RejectedExecutionException stopped) {
+      task.run();
     }
   }
 
@@ -379,14 +427,61 @@ public final class Emperor extends AbstractExecutionThreadService {
       this.settings = settings;
     }
 
+    /**
+     * A file config is read on the I/O thread and applied on the loop once read; a text config,
+     * or a removal, is applied at once unless I/O of the same vassal is still pending, which it
+     * then follows, so that the news of one vassal is applied in order.
+     */
     @Override
     public void put(VassalSpec spec, Instant lastModified) {
-      supervisor.put(monitor.id(), spec, lastModified);
+      String name = spec.name();
+      if (!ConfigFacts.needsIo(spec) && !pendingIo.containsKey(name)) {
+        supervisor.put(monitor.id(), spec, lastModified, ConfigFacts.of(spec));
+        return;
+      }
+      viaIo(name, () -> {
+        ConfigFacts facts = ConfigFacts.needsIo(spec) ? ConfigFacts.of(spec) : null;
+        return () -> supervisor.put(monitor.id(), spec, lastModified, facts != null ? facts : ConfigFacts.of(spec));
+      });
     }
 
     @Override
     public void remove(String name) {
-      supervisor.remove(monitor.id(), name);
+      if (!pendingIo.containsKey(name)) {
+        supervisor.remove(monitor.id(), name);
+        return;
+      }
+      viaIo(name, () -> () -> supervisor.remove(monitor.id(), name));
+    }
+
+    /** Runs {@code read} on the I/O thread, then what it returns on the loop, counted as pending for {@code name}. */
+    private void viaIo(String name, java.util.function.Supplier<Runnable> read) {
+      pendingIo.merge(name, 1, Integer::sum);
+      Runnable done = () -> pendingIo.computeIfPresent(name, (k, n) -> n == 1 ? null : n - 1);
+      onIo(() -> {
+        Runnable apply;
+        try {
+          apply = read.get();
+        } catch (RuntimeException e) {
+          log.warn("reading the config of {} failed", name, e);
+          apply = () -> { };
+        }
+        Runnable then = apply;
+        backToLoop(() -> {
+          done.run();
+          then.run();
+        });
+      });
+    }
+
+    @Override
+    public void io(Runnable task) {
+      onIo(task);
+    }
+
+    @Override
+    public void afterIo(Runnable task) {
+      backToLoop(task);
     }
 
     @Override

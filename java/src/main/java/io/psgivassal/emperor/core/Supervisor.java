@@ -139,15 +139,16 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
   /**
    * A monitor reports a vassal: new ones start, known ones whose config changed reload. Start-up
    * is not throttled: every vassal reported at once starts at once (spawns are paced per loop
-   * turn and adoptions queued per fork server, but none waits for a timer).
+   * turn and adoptions queued per fork server, but none waits for a timer). {@code facts} is what
+   * was read of the config, off the loop ({@link ConfigFacts#of}).
    */
-  void put(String monitor, VassalSpec spec, Instant lastModified) {
+  void put(String monitor, VassalSpec spec, Instant lastModified, ConfigFacts facts) {
     Vassal v = vassals.get(spec.name());
     if (v == null) {
       if (stopping) {
         return;
       }
-      v = new Vassal(monitor, spec, lastModified, config.retryInitial(), config.retryMax());
+      v = new Vassal(monitor, spec, lastModified, facts, config.retryInitial(), config.retryMax());
       vassals.put(spec.name(), v);
       log.info("vassal {} added by {}{}", spec.name(), monitor,
           spec.onDemand().map(a -> " (on demand, socket " + a + ")").orElse(""));
@@ -161,7 +162,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     if (v.spec.equals(spec) && v.lastModified.equals(lastModified)) {
       return;
     }
-    configChanged(v, spec, lastModified);
+    configChanged(v, spec, lastModified, facts);
   }
 
   /** A monitor reports a vassal gone: stop it (0, or 2 when graceful), SIGKILL after the reload mercy. */
@@ -180,10 +181,10 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     }
   }
 
-  private void configChanged(Vassal v, VassalSpec spec, Instant lastModified) {
+  private void configChanged(Vassal v, VassalSpec spec, Instant lastModified, ConfigFacts facts) {
     boolean socketChanged = !v.spec.onDemand().equals(spec.onDemand());
     if (v.intent() == Intent.SHUTDOWN) {
-      v.update(spec, lastModified);
+      v.update(spec, lastModified, facts);
       return;
     }
     if (socketChanged) {
@@ -191,6 +192,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
           v.spec.onDemand().map(Object::toString).orElse("none"), spec.onDemand().map(Object::toString).orElse("none"));
       if (v.alive()) {
         v.nextSpec = spec;
+        v.nextFacts = facts;
         v.lastModified = lastModified;
         stopProcess(v, Intent.REPLACE, "its on-demand socket changed");
         return;
@@ -198,14 +200,17 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
       cancelStart(v);
       cancelWait(v);
       closeOnDemandSocket(v);
-      v.update(spec, lastModified);
+      v.update(spec, lastModified, facts);
       startFresh(v);
       return;
     }
-    v.update(spec, lastModified);
+    v.update(spec, lastModified, facts);
     if (v.alive()) {
       switch (v.intent()) {
-        case REPLACE -> v.nextSpec = spec;
+        case REPLACE -> {
+          v.nextSpec = spec;
+          v.nextFacts = facts;
+        }
         case REMOVE, IDLE_STOP -> v.intend(Intent.RELOAD); // back (or changed): start again once it is gone
         // a reload already under way picks the newest config up as well
         case BACK_TO_ON_DEMAND, SHUTDOWN, RELOAD -> { }
@@ -772,8 +777,9 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
       case REMOVE -> finishRemoval(v);
       case REPLACE -> {
         closeOnDemandSocket(v);
-        v.update(v.nextSpec, v.lastModified);
+        v.update(v.nextSpec, v.lastModified, v.nextFacts);
         v.nextSpec = null;
+        v.nextFacts = null;
         startFresh(v);
       }
       case IDLE_STOP -> {

@@ -29,6 +29,10 @@ final class Vassal {
   VassalSpec spec;
   /** The spec to start with once the current process is gone (Intent.REPLACE). */
   VassalSpec nextSpec;
+  /** What was read of {@link #nextSpec}'s config. */
+  ConfigFacts nextFacts;
+  /** What was read of {@link #spec}'s config. */
+  ConfigFacts facts;
   Instant lastModified;
   int uid;
   int gid;
@@ -100,33 +104,29 @@ final class Vassal {
   int failures;
 
   Vassal(String monitor, VassalSpec spec, Instant lastModified, Duration backoffInitial, Duration backoffMax) {
+    this(monitor, spec, lastModified, ConfigFacts.of(spec), backoffInitial, backoffMax);
+  }
+
+  Vassal(String monitor, VassalSpec spec, Instant lastModified, ConfigFacts facts, Duration backoffInitial,
+      Duration backoffMax) {
     this.monitor = monitor;
     this.backoff = new Backoff(backoffInitial, backoffMax);
     this.state = VassalState.DEAD;
-    update(spec, lastModified);
+    update(spec, lastModified, facts);
   }
 
-  /** Takes a new spec and re-reads what is derived from the config. */
-  void update(VassalSpec newSpec, Instant modified) {
+  /**
+   * Takes a new spec and what was read of its config ({@link ConfigFacts#of}, on the I/O thread
+   * for a file): no file-system access here, since this runs on the event loop.
+   */
+  void update(VassalSpec newSpec, Instant modified, ConfigFacts facts) {
     this.spec = newSpec;
     this.lastModified = modified;
-    this.uid = OWN_IDS[0];
-    this.gid = OWN_IDS[1];
-    if (newSpec.config() instanceof VassalSpec.FileConfig f) {
-      UwsgiIni ini = UwsgiIni.read(f.path());
-      this.httpUrl = ini.httpUrl();
-      deriveHeldAddress(ini);
-      try {
-        this.uid = (Integer) Files.getAttribute(f.path(), "unix:uid");
-        this.gid = (Integer) Files.getAttribute(f.path(), "unix:gid");
-      } catch (java.io.IOException | RuntimeException gone) {
-        // the file vanished meanwhile: the monitor reports that next
-      }
-    } else if (newSpec.config() instanceof VassalSpec.TextConfig t) {
-      UwsgiIni ini = UwsgiIni.parse(t.text());
-      this.httpUrl = ini.httpUrl();
-      deriveHeldAddress(ini);
-    }
+    this.facts = facts;
+    this.uid = facts.uid();
+    this.gid = facts.gid();
+    this.httpUrl = facts.ini().httpUrl();
+    deriveHeldAddress(facts.ini());
   }
 
   String name() {

@@ -18,7 +18,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.HashMap;
 import java.util.HashSet;
-import java.util.LinkedHashSet;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -37,7 +36,10 @@ import org.slf4j.LoggerFactory;
  * written ({@code IN_CREATE}, {@code IN_MODIFY}) waits for its close, so that half a config is
  * never read, with a settled rescan as the fallback for writers that never close. A periodic
  * rescan is the safety net for whatever notifications miss (queue overflow, file systems without
- * inotify). Everything runs on the loop thread.
+ * inotify). The loop reads the notifications and decides what to look at; the looking (listing the
+ * directory, stat, reading a config, adding the watch) runs on the Emperor's I/O thread ({@link
+ * MonitorContext#io}), so a mount that stops answering never stalls the loop, and what it found
+ * goes back to the loop in order. {@link #seen} belongs to the I/O thread.
  */
 public final class DirectoryMonitor implements Monitor {
   private static final Logger log = LoggerFactory.getLogger(DirectoryMonitor.class);
@@ -56,14 +58,17 @@ public final class DirectoryMonitor implements Monitor {
   private final String id;
   private final Path dir;
   private final Optional<PathMatcher> glob;
+  /** The I/O thread's: what each file looked like when it was last examined. */
   private final Map<String, Seen> seen = new HashMap<>();
   private MonitorContext ctx;
-  private Inotify inotify;
+  /** Created and read on the loop; watches added and the descriptor closed on the I/O thread. */
+  private volatile Inotify inotify;
   private MonitorContext.Cancellable notifications;
-  private int wd = -1;
+  private volatile int wd = -1;
   private boolean rescanPending;
   private MonitorContext.Cancellable periodic;
-  private boolean stopped;
+  private volatile boolean stopped;
+  private boolean firstScan = true;
 
   /**
    * What a file looked like at the last scan: a change in either time means "config changed". The
@@ -149,9 +154,9 @@ public final class DirectoryMonitor implements Monitor {
           ctx.settings().rescanInterval().toMillis());
       closeInotify();
     }
+    log.info("monitor {} started", id);
     rescan();
     schedulePeriodic();
-    log.info("monitor {} started: {} vassal config(s)", id, seen.size());
   }
 
   @Override
@@ -160,7 +165,12 @@ public final class DirectoryMonitor implements Monitor {
     if (periodic != null) {
       periodic.cancel();
     }
-    closeInotify();
+    if (notifications != null) {
+      notifications.cancel();
+      notifications = null;
+    }
+    // after the I/O queued before it, which may still add a watch to this descriptor
+    ctx.io(this::closeInotify);
   }
 
   private void closeInotify() {
@@ -168,9 +178,10 @@ public final class DirectoryMonitor implements Monitor {
       notifications.cancel();
       notifications = null;
     }
-    if (inotify != null) {
-      inotify.close();
-      inotify = null;
+    Inotify in = inotify;
+    inotify = null;
+    if (in != null) {
+      in.close();
     }
     wd = -1;
   }
@@ -180,7 +191,8 @@ public final class DirectoryMonitor implements Monitor {
     if (stopped || inotify == null) {
       return;
     }
-    Set<String> examineNow = new LinkedHashSet<>();
+    // name -> whether only if it is a link (IN_CREATE): that takes a stat, which is the I/O thread's
+    Map<String, Boolean> examineNow = new java.util.LinkedHashMap<>();
     boolean rescanNow = false;
     boolean settle = false;
     for (Inotify.Event ev : inotify.drain()) {
@@ -194,12 +206,16 @@ public final class DirectoryMonitor implements Monitor {
         wd = -1;
         rescanNow = true;
       } else if (ev.wd() != wd || ev.name().isEmpty()) {
-        continue; // a watch already replaced
+        // a watch already replaced; or one the I/O thread has just added and not yet recorded
+        settle |= wd < 0 && !ev.name().isEmpty();
+        continue;
       } else if (!isConfigName(ev.name())) {
         // an on-demand address file (NAME.socket) or directory: rarely changes, compare it all
         settle = true;
-      } else if (ev.is(COMPLETE | GONE) || ev.is(Inotify.IN_CREATE) && isLink(ev.name())) {
-        examineNow.add(ev.name());
+      } else if (ev.is(COMPLETE | GONE)) {
+        examineNow.put(ev.name(), false);
+      } else if (ev.is(Inotify.IN_CREATE)) {
+        examineNow.merge(ev.name(), true, Boolean::logicalAnd);
       } else if (ev.is(WRITING)) {
         settle = true; // its IN_CLOSE_WRITE will come: reading it now could see half a config
       }
@@ -208,8 +224,20 @@ public final class DirectoryMonitor implements Monitor {
       rescan();
       return;
     }
-    for (String name : examineNow) {
-      refresh(name);
+    if (!examineNow.isEmpty()) {
+      ctx.io(() -> {
+        boolean notLinks = false;
+        for (Map.Entry<String, Boolean> e : examineNow.entrySet()) {
+          if (!e.getValue() || isLink(e.getKey())) {
+            refresh(e.getKey());
+          } else {
+            notLinks = true; // being written: its IN_CLOSE_WRITE will come, or the settled rescan
+          }
+        }
+        if (notLinks) {
+          ctx.afterIo(this::rescanSoon);
+        }
+      });
     }
     if (settle) {
       rescanSoon();
@@ -238,8 +266,16 @@ public final class DirectoryMonitor implements Monitor {
     });
   }
 
-  /** Compares the directory with the last scan and tells the Emperor the differences. */
+  /** Compares the directory with the last scan, on the I/O thread, and tells the Emperor the differences. */
   void rescan() {
+    ctx.io(this::scan);
+  }
+
+  /** On the I/O thread. */
+  private void scan() {
+    if (stopped) {
+      return;
+    }
     ensureWatched();
     Set<String> present = new HashSet<>();
     try (DirectoryStream<Path> entries = Files.newDirectoryStream(dir)) {
@@ -263,9 +299,22 @@ public final class DirectoryMonitor implements Monitor {
       if (!present.contains(name)) {
         seen.remove(name);
         log.info("monitor {}: {} removed", id, name);
-        ctx.remove(name);
+        report(() -> ctx.remove(name));
       }
     }
+    if (firstScan) {
+      firstScan = false;
+      log.info("monitor {}: {} vassal config(s)", id, seen.size());
+    }
+  }
+
+  /** From the I/O thread: {@code news} (a put or a remove) runs on the loop, in order, unless stopped by then. */
+  private void report(Runnable news) {
+    ctx.afterIo(() -> {
+      if (!stopped) {
+        news.run();
+      }
+    });
   }
 
   /** A symbolic or hard link appears complete, with IN_CREATE and nothing after it. */
@@ -282,12 +331,15 @@ public final class DirectoryMonitor implements Monitor {
     return VassalSpec.isValidConfigName(name) && glob.map(g -> g.matches(Path.of(name))).orElse(true);
   }
 
-  /** One file, after a notification: started, reloaded or stopped like a rescan would. */
+  /** One file, after a notification, on the I/O thread: started, reloaded or stopped like a rescan would. */
   private void refresh(String name) {
+    if (stopped) {
+      return;
+    }
     ensureWatched();
     if (!examine(dir.resolve(name), name) && seen.remove(name) != null) {
       log.info("monitor {}: {} removed", id, name);
-      ctx.remove(name);
+      report(() -> ctx.remove(name));
     }
   }
 
@@ -324,7 +376,8 @@ public final class DirectoryMonitor implements Monitor {
     boolean isNew = !seen.containsKey(name);
     seen.put(name, now);
     log.info("monitor {}: {} {}", id, name, isNew ? "appeared" : "changed");
-    ctx.put(spec, attrs.lastModifiedTime().toInstant());
+    Instant modified = attrs.lastModifiedTime().toInstant();
+    report(() -> ctx.put(spec, modified));
     return true;
   }
 
@@ -338,11 +391,12 @@ public final class DirectoryMonitor implements Monitor {
 
   /** (Re-)registers the directory: it may not exist yet, or may have been replaced. */
   private void ensureWatched() {
-    if (inotify == null || wd >= 0 || !Files.isDirectory(dir)) {
+    Inotify in = inotify;
+    if (in == null || wd >= 0 || !Files.isDirectory(dir)) {
       return;
     }
     try {
-      wd = inotify.addWatch(dir, COMPLETE | GONE | WRITING | Inotify.IN_DELETE_SELF | Inotify.IN_MOVE_SELF
+      wd = in.addWatch(dir, COMPLETE | GONE | WRITING | Inotify.IN_DELETE_SELF | Inotify.IN_MOVE_SELF
           | Inotify.IN_ONLYDIR);
     } catch (NativeException e) {
       log.warn("monitor {}: cannot watch {}: {}; relying on rescans every {} ms", id, dir, e.getMessage(),
@@ -350,7 +404,7 @@ public final class DirectoryMonitor implements Monitor {
     }
   }
 
-  /** For tests and logs: the file times of the last scan. */
+  /** For tests and logs: the file times of the last scan (the I/O thread's). */
   Instant lastSeen(String name) {
     Seen s = seen.get(name);
     return s == null ? null : s.config().toInstant();

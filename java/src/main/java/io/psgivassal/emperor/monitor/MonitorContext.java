@@ -5,9 +5,10 @@ import java.time.Duration;
 import java.time.Instant;
 
 /**
- * What a {@link Monitor} may do. {@link #put}, {@link #remove}, {@link #schedule} and {@link #watch} belong to the
- * Emperor's loop thread (call them from {@link Monitor#start} or from tasks given to
- * {@link #execute}); {@link #execute} may be called from any thread.
+ * What a {@link Monitor} may do. {@link #put}, {@link #remove}, {@link #schedule}, {@link #watch} and {@link #io}
+ * belong to the Emperor's loop thread (call them from {@link Monitor#start} or from tasks given to
+ * {@link #execute} or {@link #afterIo}); {@link #execute} may be called from any thread. A file
+ * config given to {@link #put} is read on the Emperor's I/O thread, never on the loop.
  */
 public interface MonitorContext {
   /**
@@ -31,6 +32,25 @@ public interface MonitorContext {
    * their notification descriptors here instead of running threads of their own.
    */
   Cancellable watch(int fd, Runnable onReadable);
+
+  /**
+   * Runs {@code task}, which may block on the file system (list a directory, stat or read a
+   * file), on the Emperor's one I/O thread, never on the loop: a hung mount then delays only its
+   * own I/O. Tasks run one at a time in the order given; the task hands what it found back with
+   * {@link #afterIo}. Loop thread only. The default runs it at once, in the caller.
+   */
+  default void io(Runnable task) {
+    task.run();
+  }
+
+  /**
+   * From a task given to {@link #io}: runs {@code task} on the loop thread (where {@link #put}
+   * and {@link #remove} belong), after what earlier I/O tasks handed back. The default runs it
+   * at once, in the caller.
+   */
+  default void afterIo(Runnable task) {
+    task.run();
+  }
 
   /** The Emperor-wide options monitors apply (uWSGI's globals). */
   MonitorSettings settings();

@@ -186,6 +186,8 @@ class FaultsIT {
     Http.await200(p4, WAIT);
     int newBase = view("base.ini").pid();
     for (String n : List.of("late3.ini", "late4.ini")) {
+      // it may answer on its held socket before the Emperor has read its pid from the fork server
+      Await.until(n + " running", WAIT, () -> view(n).pid() > 0);
       assertTrue(view(n).adopted(), n + " adopted");
       assertEquals(newBase, ProcFs.stat(view(n).pid()).orElseThrow().session(), n + " forked by the new fork server");
     }

@@ -123,6 +123,8 @@ class ForkServerIT extends WorldFixture {
     world.writeApp("viaB.ini", pb, "\n[emperor]\nfs = ../b.sock\n");
     emperor = world.start(world.builder().forkBase("baseB.ini").forkServerAttribute("fs"));
     Http.await200(pb, WAIT);
+    // an adopted vassal may answer on its held socket before the Emperor has read its pid from the fork server
+    Await.until("viaB.ini running", WAIT, () -> view("viaB.ini").pid() > 0);
     assertEquals(sockB, view("viaB.ini").forkServer().orElseThrow());
     assertEquals(view("baseB.ini").pid(), ProcFs.stat(view("viaB.ini").pid()).orElseThrow().session());
   }

@@ -374,6 +374,7 @@ public final class Emperor extends AbstractExecutionThreadService {
       hooks.close();
       reaper.killOrphans(supervisor.vassalPids(), supervisor.sessions(), 2000);
     } finally {
+      reaper.retire();
       stopIo();
       loop.close();
       listeners.close(); // events still queued are delivered, by a thread that never waits for the Emperor

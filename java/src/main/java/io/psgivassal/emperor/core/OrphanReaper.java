@@ -8,6 +8,7 @@ import io.psgivassal.emperor.natives.Signals;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import org.slf4j.Logger;
@@ -58,10 +59,11 @@ final class OrphanReaper {
    * lives there, the JDK's children share the JVM's session); returns how many.
    */
   int reapZombies(Set<Integer> vassalPids, Set<Integer> vassalSessions) {
+    publish(vassalPids);
     int reaped = 0;
     Set<Integer> now = new HashSet<>();
     for (int child : ProcFs.children(selfPid)) {
-      if (vassalPids.contains(child)) {
+      if (vassalPids.contains(child) || supervisedElsewhere(child)) {
         continue;
       }
       Optional<ProcFs.Stat> st = ProcFs.stat(child);
@@ -89,7 +91,7 @@ final class OrphanReaper {
   int reapVassalOrphans(Set<Integer> vassalPids, Set<Integer> vassalSessions) {
     int reaped = 0;
     for (int child : ProcFs.children(selfPid)) {
-      if (!vassalPids.contains(child)) {
+      if (!vassalPids.contains(child) && !supervisedElsewhere(child)) {
         Optional<ProcFs.Stat> st = ProcFs.stat(child);
         if (st.isPresent() && st.get().zombie() && st.get().session() != ownSession
             && vassalSessions.contains(st.get().session()) && reap(child)) {
@@ -98,6 +100,32 @@ final class OrphanReaper {
       }
     }
     return reaped;
+  }
+
+  /**
+   * The vassal pids of every Emperor in this JVM, as each last published them: all of them share
+   * the one subreaper, so one Emperor's scan sees another's dead vassal as a zombie child too,
+   * and must leave its status to that Emperor's pidfd even when that Emperor's loop is slow.
+   */
+  private static final java.util.concurrent.ConcurrentHashMap<OrphanReaper, Set<Integer>> PUBLISHED =
+      new java.util.concurrent.ConcurrentHashMap<>();
+
+  private void publish(Set<Integer> vassalPids) {
+    PUBLISHED.put(this, Set.copyOf(vassalPids));
+  }
+
+  private boolean supervisedElsewhere(int pid) {
+    for (Map.Entry<OrphanReaper, Set<Integer>> e : PUBLISHED.entrySet()) {
+      if (e.getKey() != this && e.getValue().contains(pid)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** This Emperor is gone: its vassals no longer shield anything. */
+  void retire() {
+    PUBLISHED.remove(this);
   }
 
   private static boolean reap(int pid) {

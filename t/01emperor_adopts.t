@@ -40,6 +40,11 @@ for my $port (@ports) {
     ($pid_of{$port}) = $res->{content} =~ /pid (\d+)/;
 }
 
+# a vassal on the socket the Emperor holds may answer before the Emperor has
+# read its pid reply and its 5: wait for that before judging the log
+ok wait_until(30, sub { my @seen = $emperor->log_text =~ /app\d\.ini \(pid \d+, adopted\) -> ACCEPTING/g; @seen >= 3 }),
+    'the Emperor saw all three adopted and accepting' or diag $emperor->log_text;
+
 my @workers = sort { $a <=> $b } values %pid_of;
 my %masters;
 for my $w (@workers) {

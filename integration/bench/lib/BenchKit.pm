@@ -5,7 +5,7 @@ package BenchKit;
 use strict;
 use warnings;
 use Config;
-use Errno qw(EINPROGRESS EINTR EAGAIN EWOULDBLOCK);
+use Errno qw(EINPROGRESS EINTR EAGAIN EWOULDBLOCK ECONNREFUSED ECONNRESET EPIPE);
 use Exporter 'import';
 use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK);
 use IO::Select;
@@ -19,7 +19,7 @@ our @EXPORT_OK = qw(
     pss_kb pss_total jvm_status cpu_ticks clk_tck
     free_ports listening_unix_under listening_tcp_ports
     start_emperor stop_emperor cleanup_all reap_zombies wait_for
-    wait_http_200 hammer http_get_unix
+    wait_http_200 hammer open_loop_load http_get_unix log_lines
     median percentile mean fmt_ms fmt_s fmt_mib
 );
 
@@ -45,10 +45,11 @@ sub progress {
 
 # Orphans of a crashed Emperor re-parent to us instead of init, so the final
 # guard can still find (and end) every process the bench started.
+my ($ARCH) = $Config{archname} =~ /^([^-]+)/;
+
 sub become_subreaper {
     my %nr = ('x86_64' => 157, 'aarch64' => 167, 'i386' => 172, 'i686' => 172);
-    my ($arch) = $Config{archname} =~ /^([^-]+)/;
-    my $n = $nr{$arch} or return 0;
+    my $n = $nr{ $ARCH // '' } or return 0;
     return syscall($n, 36, 1, 0, 0, 0) == 0;    # prctl(PR_SET_CHILD_SUBREAPER, 1)
 }
 
@@ -185,13 +186,15 @@ sub free_ports {
 
 # ---------------------------------------------------------------------------
 # The Emperor: started in a session of its own (a terminal's Ctrl-C reaches
-# only us; we stop it in order), always stopped by cleanup_all().
+# only us; we stop it in order), always stopped by cleanup_all(). `cmd` runs
+# another Emperor (uWSGI's) in place of `java -jar JAR ARGS`; `stop_signal` is
+# what stops it (default TERM; uWSGI's Emperor stops its vassals on INT).
 # ---------------------------------------------------------------------------
 my %LIVE;    # pid => emperor record
 
 sub start_emperor {
     my (%a) = @_;
-    my @cmd = (@{ $a{java} || ['java'] }, '-jar', $a{jar}, @{ $a{args} });
+    my @cmd = $a{cmd} ? @{ $a{cmd} } : (@{ $a{java} || ['java'] }, '-jar', $a{jar}, @{ $a{args} });
     open my $log, '>', $a{log} or die "cannot write $a{log}: $!";
     my $t = now();
     my $pid = fork;
@@ -206,7 +209,8 @@ sub start_emperor {
         POSIX::_exit(127);
     }
     close $log;
-    my $e = { pid => $pid, log => $a{log}, started => $t, mercy => $a{mercy} // 10, cmd => \@cmd };
+    my $e = { pid => $pid, log => $a{log}, started => $t, mercy => $a{mercy} // 10, cmd => \@cmd,
+              stop_signal => $a{stop_signal} // 'TERM' };
     $LIVE{$pid} = $e;
     return $e;
 }
@@ -216,6 +220,21 @@ sub log_text {
     open my $fh, '<', $e->{log} or return '';
     local $/;
     return scalar <$fh>;
+}
+
+# The Emperor's timestamped log lines ("2026-11-28 15:49:48.123 ..."): a list of
+# [wall-clock seconds (local time, ms), the rest of the line]; lines without a
+# timestamp (what vassals print) are left out.
+sub log_lines {
+    my ($log) = @_;
+    open my $fh, '<', $log or return ();
+    my @out;
+    while (my $l = <$fh>) {
+        my ($Y, $M, $D, $h, $m, $sec, $ms, $rest) =
+            $l =~ /^(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)[.,](\d{3}) (.*)/ or next;
+        push @out, [POSIX::mktime($sec, $m, $h, $D, $M - 1, $Y - 1900) + $ms / 1000, $rest];
+    }
+    return @out;
 }
 
 # Polls $cond every $step seconds until it returns true or $timeout passes.
@@ -237,7 +256,7 @@ sub stop_emperor {
     return { status => $e->{status}, leftovers => 0 } unless $LIVE{ $e->{pid} };
     my $pid = $e->{pid};
     my @tree = descendants($pid);
-    kill 'TERM', $pid;
+    kill $e->{stop_signal} // 'TERM', $pid;
     my $status;
     my $done = wait_for($e->{mercy} + 20, 0.05, sub {
         my $r = waitpid($pid, WNOHANG);
@@ -296,7 +315,8 @@ sub cleanup_all {
 
 # ---------------------------------------------------------------------------
 # Readiness poller: non-blocking connects to every port, "GET /" as soon as a
-# connection is up, done for a port at its first HTTP 200. Returns
+# connection is up, done for a port at its first HTTP 200 (with `match`: its
+# first 200 whose whole response matches). Returns
 # { port => monotonic time of its first 200 } (missing ports: timed out).
 # ---------------------------------------------------------------------------
 sub _nonblock {
@@ -312,6 +332,7 @@ sub wait_http_200 {
     my $deadline = now() + ($a{timeout} // 120);
     my $max_inflight = $a{max_inflight} // 256;
     my $path     = $a{path} // '/';
+    my $match    = $a{match};              # a regex the whole response must match (read to EOF)
     my $on_tick  = $a{on_tick};            # called about once a second with (#done, #total)
     my %done;
     my %conn;                              # port => {fh, state: connecting|sent, buf}
@@ -364,10 +385,11 @@ sub wait_http_200 {
                 elsif ($c->{state} eq 'sent' && vec($rout, $fd, 1)) {
                     my $r = sysread($c->{fh}, $c->{buf}, 4096, length $c->{buf});
                     next if !defined($r) && ($! == EAGAIN || $! == EWOULDBLOCK || $! == EINTR);
-                    if ($c->{buf} =~ m{\AHTTP/1\.[01] (\d{3})}) {
+                    my ($code) = $c->{buf} =~ m{\AHTTP/1\.[01] (\d{3})};
+                    if ($code && (!$match || !$r)) {    # with a match: the whole response (HTTP/1.0 ends at EOF)
                         close $c->{fh}; delete $conn{$port};
-                        if ($1 == 200) { $done{$port} = $t }
-                        else           { push @retry, $port }
+                        if ($code == 200 && (!$match || $c->{buf} =~ $match)) { $done{$port} = $t }
+                        else { push @retry, $port }
                     }
                     elsif (!$r) {    # EOF or error before a status line
                         close $c->{fh}; delete $conn{$port}; push @retry, $port;
@@ -474,6 +496,209 @@ sub hammer {
     close $_->{fh} for grep { $_->{fh} } values %st;
     return { ok => $ok, errors => $errors, reconnects => $reconnects, seconds => now() - $t0,
              complete => !grep { $_->{done} < $count } values %st };
+}
+
+# ---------------------------------------------------------------------------
+# A readiness set for many sockets: watch(FD, 'r'|'w') (again to switch),
+# forget(FD) before closing it, wait(SECONDS) -> the ready FDs (readable or
+# writable as watched, or in error), close(). epoll through syscall(2) where
+# the bench knows its numbers (x86_64, aarch64): a select() over the 10,000
+# sockets a stalled server leaves open costs the kernel several ms a call
+# (most of a core at 200 calls/s); select() elsewhere.
+# ---------------------------------------------------------------------------
+my %EPOLL = (x86_64  => { create1 => 291, ctl => 233, pwait => 281, event => 'LQ' },      # packed: 12 bytes
+             aarch64 => { create1 => 20,  ctl => 21,  pwait => 22,  event => 'Lx4Q' });   # 16 bytes
+
+sub readiness_set {
+    my $ep = $EPOLL{ $ARCH // '' };
+    my $epfd = $ep ? syscall($ep->{create1}, 0) : -1;
+    if ($epfd >= 0) {
+        my ($size, $max, %on) = (length(pack $ep->{event}, 0, 0), 1024);
+        my $buf = "\0" x ($size * $max);
+        return {
+            watch => sub {
+                my ($fd, $dir) = @_;
+                my $op = exists $on{$fd} ? 3 : 1;    # EPOLL_CTL_MOD : EPOLL_CTL_ADD
+                $on{$fd} = 1;
+                syscall($ep->{ctl}, $epfd, $op, $fd, pack($ep->{event}, $dir eq 'r' ? 0x001 : 0x004, $fd)) == 0
+                    or die "epoll_ctl: $!\n";    # EPOLLIN : EPOLLOUT
+            },
+            forget => sub { delete $on{ $_[0] } },    # closing the fd takes it out of the set
+            wait => sub {
+                my $n = syscall($ep->{pwait}, $epfd, $buf, $max, int($_[0] * 1000 + 0.5), 0, 8);
+                return map { (unpack $ep->{event}, substr($buf, $_ * $size, $size))[1] } 0 .. $n - 1;
+            },
+            close => sub { POSIX::close($epfd) },
+        };
+    }
+    my ($rin, $win) = ('', '');
+    return {
+        watch => sub { vec($_[1] eq 'r' ? $rin : $win, $_[0], 1) = 1; vec($_[1] eq 'r' ? $win : $rin, $_[0], 1) = 0 },
+        forget => sub { vec($rin, $_[0], 1) = 0; vec($win, $_[0], 1) = 0 },
+        wait => sub {
+            select(my $r = $rin, my $w = $win, undef, $_[0]) > 0 or return;
+            my ($bits, $fd, @fds) = (unpack('b*', $r | $w), -1);
+            push @fds, $fd while ($fd = index($bits, '1', $fd + 1)) >= 0;
+            return @fds;
+        },
+        close => sub {},
+    };
+}
+
+# ---------------------------------------------------------------------------
+# Open-loop load: requests start at a fixed rate whatever the servers do (a
+# stalled server does not slow the arrivals down), round-robin over the ports,
+# a new connection per request (HTTP/1.0, the server closes). A request
+# succeeds with a complete 200, or fails: refused, reset, closed early (EOF
+# before a complete answer), another status, or no complete answer within
+# `timeout` s; a request due while `max_inflight` are open is not sent and
+# counted as such. The version each body names (`version_re`, default
+# /^code (\S+)/m) is tracked per port: a port's first answer naming a version
+# is written to the `notify` handle at once, as
+# "first PORT_INDEX VERSION MONOTONIC_TIME\n"; a "flip" is an answer naming
+# another version than the one the port named first most recently (an old
+# generation still answering). Runs until stop->() is true or `duration` s
+# have passed, then waits for what is in flight (up to `timeout`). Returns
+# counts, its own CPU time, latencies (p50, p99, max of the successes; how
+# many took > 1 s), the failures by kind (and the first few), per-port first
+# and last times of each version, and per-`bucket` counts of successes,
+# failures and flips (times relative to `t_ref`).
+# ---------------------------------------------------------------------------
+sub open_loop_load {
+    my (%a) = @_;
+    my @ports = @{ $a{ports} };
+    my @addr = map { pack_sockaddr_in($_, inet_aton('127.0.0.1')) } @ports;
+    my $rate = $a{rate} or die "open_loop_load: no rate\n";
+    my $timeout = $a{timeout} // 10;
+    my $max_inflight = $a{max_inflight} // 4000;
+    my $bucket = $a{bucket} // 0.25;
+    my $t_ref = $a{t_ref} // now();
+    my $version_re = $a{version_re} // qr/^code (\S+)/m;
+    my ($notify, $stop) = @a{qw(notify stop)};
+    my $req = "GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    my $t_start = now();
+    my @cpu0 = times;
+    my $end = $t_start + ($a{duration} // 600);
+    my %c;    # fd => {fh, i (port index), t0, state: connecting|sent, buf}
+    my @order;    # [fd, request] in the order they started: the timeouts, oldest first
+    my $ready = readiness_set();
+    my (@lat, %fail, @samples, %bk, %first, %last, @newest);
+    my ($issued, $sent, $ok, $not_sent, $flips, $first_fail, $last_fail) = (0, 0, 0, 0, 0);
+    my $bump = sub { $bk{ POSIX::floor(($_[0] - $t_ref) / $bucket) } //= { ok => 0, failed => 0, flips => 0 } };
+    my $done = sub {    # a request is over: $kind undef = success
+        my ($fd, $t, $kind, $what, $version) = @_;
+        my $x = delete $c{$fd};
+        $ready->{forget}->($fd);
+        close $x->{fh};
+        if (defined $kind) {
+            $fail{$kind}++;
+            $bump->($t)->{failed}++;
+            $first_fail //= $t;
+            $last_fail = $t;
+            push @samples, { t => $t - $t_ref, port => $ports[ $x->{i} ], kind => $kind, what => $what } if @samples < 20;
+            return;
+        }
+        $ok++;
+        push @lat, $t - $x->{t0};
+        $bump->($t)->{ok}++;
+        return unless defined $version;
+        my $i = $x->{i};
+        $last{$version}[$i] = $t;
+        if (!defined $first{$version}[$i]) {
+            $first{$version}[$i] = $t;
+            $newest[$i] = $version;
+            syswrite($notify, sprintf "first %d %s %.6f\n", $i, $version, $t) if $notify;
+        }
+        elsif ($version ne $newest[$i]) { $flips++; $bump->($t)->{flips}++ }
+    };
+    my $errkind = sub { my $e = $_[0] + 0; $e == ECONNREFUSED ? 'refused' : $e == ECONNRESET || $e == EPIPE ? 'reset' : 'error' };
+    my $stopping = 0;
+    my ($next_timeouts, $drain_end) = (0, undef);
+    while (1) {
+        my $t = now();
+        if (!$stopping && (($stop && $stop->()) || $t >= $end)) { $stopping = 1; $drain_end = $t + $timeout + 1 }
+        if (!$stopping) {    # start what is due by now
+            my $due = int(($t - $t_start) * $rate) + 1 - $issued;
+            while ($due-- > 0) {
+                my $i = $issued++ % @ports;
+                if (keys(%c) >= $max_inflight) { $not_sent++; $fail{"not sent"}++; $bump->($t)->{failed}++; next }
+                socket(my $fh, PF_INET, SOCK_STREAM, 0) or do { $fail{"socket: $!"}++; next };
+                _nonblock($fh);
+                my $fd = fileno $fh;
+                $c{$fd} = { fh => $fh, i => $i, t0 => now(), buf => '' };
+                push @order, [$fd, $c{$fd}];
+                $sent++;
+                if (connect($fh, $addr[$i])) {
+                    if (syswrite($fh, $req)) { $c{$fd}{state} = 'sent'; $ready->{watch}->($fd, 'r') }
+                    else { $done->($fd, now(), $errkind->($!), "write: $!") }
+                }
+                elsif ($! == EINPROGRESS) { $c{$fd}{state} = 'connecting'; $ready->{watch}->($fd, 'w') }
+                else { $done->($fd, now(), $errkind->($!), "connect: $!") }
+            }
+        }
+        if ($t >= $next_timeouts || $stopping) {    # give up on what is too slow
+            while (@order && (!$c{ $order[0][0] } || $c{ $order[0][0] } != $order[0][1] || $t - $order[0][1]{t0} > $timeout)) {
+                my ($fd, $x) = @{ shift @order };
+                next unless $c{$fd} && $c{$fd} == $x;    # over already (its fd may serve a later request)
+                $done->($fd, $t, 'timeout', sprintf('no complete answer within %g s', $timeout));
+            }
+            if ($stopping && $t >= $drain_end) { $done->($_, $t, 'timeout', 'still open at the end') for keys %c }
+            $next_timeouts = $t + 0.05;
+        }
+        last if $stopping && !%c;
+        # until the next request is due, at most 5 ms: the arrivals come in small batches
+        my $wait = $stopping ? 0.05 : ($issued + 1) / $rate - ($t - $t_start);
+        $wait = 0.005 if $wait > 0.005 || $wait < 0;
+        my @fds = $ready->{wait}->($wait);
+        next unless @fds;
+        my $tn = now();
+        for my $fd (@fds) {
+            my $x = $c{$fd} or next;
+            if ($x->{state} eq 'connecting') {
+                my $err = unpack 'i', getsockopt($x->{fh}, SOL_SOCKET, SO_ERROR);
+                if ($err) { local $! = $err; $done->($fd, $tn, $errkind->($err), "connect: $!"); next }
+                if (!syswrite($x->{fh}, $req)) { $done->($fd, $tn, $errkind->($!), "write: $!"); next }
+                $x->{state} = 'sent';
+                $ready->{watch}->($fd, 'r');
+                next;
+            }
+            my $r = sysread($x->{fh}, $x->{buf}, 65536, length $x->{buf});
+            next if !defined($r) && ($! == EAGAIN || $! == EWOULDBLOCK || $! == EINTR);
+            if (!defined $r) { $done->($fd, $tn, $errkind->($!), "read: $!"); next }
+            next if $r;    # more to come: the server closes at the end
+            my $he = index $x->{buf}, "\r\n\r\n";
+            my ($code) = $x->{buf} =~ m{\AHTTP/1\.[01] (\d{3})};
+            if (!$code || $he < 0) { $done->($fd, $tn, 'closed early', 'EOF before a complete head'); next }
+            my $body = substr $x->{buf}, $he + 4;
+            my ($len) = substr($x->{buf}, 0, $he) =~ /^Content-Length:\s*(\d+)/mi;
+            if (defined $len && length($body) != $len) {
+                $done->($fd, $tn, 'closed early', sprintf('body of %d bytes, Content-Length %d', length $body, $len));
+                next;
+            }
+            if ($code != 200) { $done->($fd, $tn, "HTTP $code", "status $code"); next }
+            my ($version) = $body =~ $version_re;
+            $done->($fd, $tn, undef, undef, $version);
+        }
+    }
+    my %versions;
+    for my $v (keys %first) {
+        $versions{$v} = { first => [map { defined $_ ? $_ - $t_ref : undef } @{ $first{$v} }[0 .. $#ports]],
+                          last  => [map { defined $_ ? $_ - $t_ref : undef } @{ $last{$v} }[0 .. $#ports]] };
+    }
+    $ready->{close}->();
+    my $failed = 0;
+    $failed += $_ for values %fail;
+    my $secs = now() - $t_start;
+    my @cpu1 = times;
+    return { rate => $rate, timeout => $timeout, seconds => $secs, sent => $sent, ok => $ok, failed => $failed,
+             cpu_s => $cpu1[0] + $cpu1[1] - $cpu0[0] - $cpu0[1],
+             not_sent => $not_sent, by_kind => \%fail, fail_samples => \@samples,
+             first_fail => defined $first_fail ? $first_fail - $t_ref : undef,
+             last_fail => defined $last_fail ? $last_fail - $t_ref : undef,
+             p50 => median(@lat), p99 => percentile(99, @lat), max => @lat ? (sort { $b <=> $a } @lat)[0] : undef,
+             slow_1s => scalar(grep { $_ > 1 } @lat),
+             flips => $flips, versions => \%versions, bucket => $bucket,
+             buckets => [map { { t => $_ * $bucket, %{ $bk{$_} } } } sort { $a <=> $b } keys %bk] };
 }
 
 # One GET over a UNIX stream socket; returns (status, seconds) or ().

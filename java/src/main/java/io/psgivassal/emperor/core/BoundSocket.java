@@ -112,6 +112,20 @@ final class BoundSocket implements Closeable {
 
   private static final int ECONNREFUSED = 111;
 
+  /**
+   * Removes the UNIX socket file at {@code path} if nobody listens on it any more (a process
+   * killed with SIGKILL cannot remove its own); a regular file, or a socket that answers, stays.
+   *
+   * @return whether a file was removed
+   * @throws IOException if a stale file cannot be removed
+   */
+  static boolean removeIfStale(Path path) throws IOException {
+    if (!Files.exists(path, java.nio.file.LinkOption.NOFOLLOW_LINKS) || !isSocket(path) || listening(path)) {
+      return false;
+    }
+    return Files.deleteIfExists(path);
+  }
+
   /** The inode of the socket file at {@code path}, or -1: tells whether the file is still ours. */
   static long inode(Path path) {
     try {

@@ -1,7 +1,6 @@
 package io.psgivassal.emperor.core;
 
 import io.psgivassal.emperor.natives.NativeException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.Deque;
@@ -93,33 +92,16 @@ final class Launcher implements ForkServerQueue.Outcome {
    * Removes the socket files of the fork servers this Emperor knew that nobody listens on any
    * more (a base killed with SIGKILL cannot remove its own): called once every vassal is gone.
    */
-  private static final int ECONNREFUSED = 111;
-
   void removeDeadForkServerSockets() {
     Set<Path> known = new java.util.HashSet<>(forkServers.keySet());
     config.forkServerSocket().ifPresent(known::add);
     for (Path p : known) {
       try {
-        Object mode = Files.getAttribute(p, "unix:mode", java.nio.file.LinkOption.NOFOLLOW_LINKS);
-        if (!(mode instanceof Integer m) || (m & 0xF000) != 0xC000) {
-          continue; // not a socket (or not there): not ours to remove
+        if (BoundSocket.removeIfStale(p)) {
+          log.info("removed the socket file {} of a fork server that is gone", p);
         }
-      } catch (java.io.IOException | RuntimeException absent) {
-        continue;
-      }
-      try {
-        io.psgivassal.emperor.natives.FileDescriptors.close(io.psgivassal.emperor.natives.UnixSockets.connect(p));
-      } catch (NativeException e) {
-        if (e.errno() != ECONNREFUSED) {
-          continue; // a full backlog (EAGAIN) is somebody listening
-        }
-        try {
-          if (Files.deleteIfExists(p)) {
-            log.info("removed the socket file {} of a fork server that is gone", p);
-          }
-        } catch (java.io.IOException failed) {
-          log.warn("cannot remove the fork-server socket file {}: {}", p, failed.getMessage());
-        }
+      } catch (java.io.IOException failed) {
+        log.warn("cannot remove the fork-server socket file {}: {}", p, failed.getMessage());
       }
     }
   }

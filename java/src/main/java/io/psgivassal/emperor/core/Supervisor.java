@@ -217,10 +217,8 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
         case RUN -> {
           if (v.proc.stopSent || v.proc.cursedAt != null) {
             log.info("vassal {}: config changed while it is being stopped; the new config applies when it respawns", v.label());
-          } else if (v.heldSocket != null) {
-            startNextGeneration(v, "config changed");
           } else {
-            sendReload(v);
+            reload(v, "config changed");
           }
         }
       }
@@ -376,11 +374,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     if (v.predecessor != null) {
       return "a deploy of " + name + " is starting already";
     }
-    if (v.heldSocket != null) {
-      startNextGeneration(v, "deploy requested");
-    } else {
-      sendReload(v);
-    }
+    reload(v, "deploy requested");
     return null;
   }
 
@@ -413,13 +407,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
         break;
       }
       d.begin(next);
-      String why = "deploy of " + d.base.name() + " generation " + d.target;
-      if (next.heldSocket != null) {
-        startNextGeneration(next, why);
-      } else {
-        log.info("vassal {}: {}: its socket is not held, so it is reloaded in place", next.label(), why);
-        sendReload(next);
-      }
+      reload(next, "deploy of " + d.base.name() + " generation " + d.target);
     }
     if (d.inProgress.isEmpty()) {
       deploys.remove(d.socket);
@@ -863,7 +851,19 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
 
   // ---- stopping ----
 
-  private void sendReload(Vassal v) {
+  /**
+   * The one rule for restarting a running vassal on new config or code: with a held socket its
+   * next generation starts beside it (no gap); without one it gets 1 and restarts in place.
+   */
+  private void reload(Vassal v, String why) {
+    if (v.heldSocket != null) {
+      startNextGeneration(v, why);
+    } else {
+      sendReload(v, why);
+    }
+  }
+
+  private void sendReload(Vassal v, String why) {
     VassalInstance p = v.proc;
     v.reloading(Instant.now());
     if (!p.send(CMD_RELOAD)) {
@@ -873,8 +873,8 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     }
     v.reloadSent();
     dirty = true;
-    log.info("vassal {}: config changed: sent 1 (reload)", v.label());
-    fire(v, VassalEvent.of(VassalEvent.Type.RELOAD_SENT, v, "config changed"));
+    log.info("vassal {}: {}: sent 1 (reload)", v.label(), why);
+    fire(v, VassalEvent.of(VassalEvent.Type.RELOAD_SENT, v, why));
   }
 
   /** Sends 0 (2 when graceful) and curses the process: SIGKILL once the reload mercy is over. */

@@ -320,16 +320,17 @@ sub adopt_vassal {
     return { pid => $pid, emperor => $e };
 }
 
-# Starts bin/psgi-vassal under a fake Emperor with @args (an http-socket on a
-# free port is added unless the args name a socket) and waits for bytes 1
-# and 5. Returns a hash: pid, emperor (our end), port, log, dir.
+# Starts bin/psgi-vassal under a fake Emperor with @args (an http-socket on
+# a free port is added unless the args name an http-socket: a uwsgi --socket
+# or --socket-timeout do not count) and waits for bytes 1 and 5. Returns a
+# hash: pid, emperor (our end), port, log, dir.
 sub start_vassal {
     my (%o) = @_;
     my $dir = $o{dir} // tempdir();
     my $port = $o{port} // empty_port();
     my @args = @{ $o{args} || [] };
     push @args, '--http-socket', "127.0.0.1:$port"
-        unless $o{no_http} || grep { /\A--(?:http-)?socket/ } @args;
+        unless $o{no_http} || grep { /\A--http-socket(?:=|\z)/ } @args;
     push @args, '--psgi', test_app($o{app} // 'test.psgi') unless $o{no_app} || grep { $_ eq '--psgi' || $_ eq '--ini' } @args;
     my ($e, $v) = emperor_pair();
     my $log = $o{log} // "$dir/vassal.log";

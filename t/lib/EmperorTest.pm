@@ -8,20 +8,14 @@ use Exporter 'import';
 use File::Temp ();
 use FindBin ();
 use HTTP::Tiny;
-use IO::Socket::INET;
+use Net::EmptyPort qw(empty_port);
 use POSIX ();
 use Time::HiRes qw(sleep time);
 
-our @EXPORT_OK = qw(root free_port write_file wait_until http_get parent_of alive
+our @EXPORT_OK = qw(root empty_port write_file wait_until http_get parent_of alive
                     start_emperor stop_emperor start_uwsgi_emperor slurp);
 
 sub root { require Cwd; Cwd::abs_path("$FindBin::Bin/..") }
-
-sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1, ReuseAddr => 1)
-        or die "free_port: $!";
-    return $s->sockport;
-}
 
 sub write_file {
     my ($path, $text) = @_;

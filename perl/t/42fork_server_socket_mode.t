@@ -14,9 +14,9 @@ use Vassal::XS;
 Vassal::XS::set_child_subreaper(1);    # adopted vassals re-parent to us, as to an Emperor
 
 my $hello = test_app('hello.psgi');
-my $is_root = $> == 0;
 my $setpriv = (grep { -x } map { "$_/setpriv" } split /:/, $ENV{PATH} // '')[0];
 my ($nobody_uid, $nobody_gid) = (getpwnam('nobody'))[2, 3];
+my $no_nobody = nobody_blocker() // ($setpriv ? undef : 'no setpriv');
 
 # Starts a base vassal running a fork server; returns a hash.
 sub start_socket_base {
@@ -80,7 +80,7 @@ subtest 'default mode 0600' => sub {
     ok -S $base->{sock}, 'the socket exists';
     is sprintf('%04o', (stat $base->{sock})[2] & 07777), '0600', 'mode 0600 by default';
     SKIP: {
-        skip 'switching to nobody needs root and setpriv', 3 unless $is_root && $setpriv && defined $nobody_uid;
+        skip $no_nobody, 3 if $no_nobody;
         my ($mine, $theirs) = emperor_pair();
         my $r = as_nobody($base->{sock}, $theirs, psgi_vassal(), '--ini', "$base->{dir}/never.ini");
         is $r, 'connect-failed EACCES', 'nobody cannot even connect to a 0600 socket';
@@ -93,7 +93,7 @@ subtest 'chmod-socket widens it; a foreign uid is refused and logged, nothing fo
     my $base = start_socket_base('--chmod-socket', '666');
     is sprintf('%04o', (stat $base->{sock})[2] & 07777), '0666', 'chmod-socket 666 gives 0666';
     SKIP: {
-        skip 'switching to nobody needs root and setpriv', 8 unless $is_root && $setpriv && defined $nobody_uid;
+        skip $no_nobody, 8 if $no_nobody;
         my ($mine, $theirs) = emperor_pair();
         my @before = children_of($$);
         my $r = as_nobody($base->{sock}, $theirs, psgi_vassal(), '--ini', "$base->{dir}/never.ini");
@@ -114,7 +114,7 @@ subtest 'chmod-socket widens it; a foreign uid is refused and logged, nothing fo
 subtest 'fork-server-allow-uid accepts that uid' => sub {
     my $base = start_socket_base('--chmod-socket', '666', '--fork-server-allow-uid', 'nobody');
     SKIP: {
-        skip 'switching to nobody needs root and setpriv', 10 unless $is_root && $setpriv && defined $nobody_uid;
+        skip $no_nobody, 10 if $no_nobody;
         my $port = empty_port();
         my $ini = write_file("$base->{dir}/app1.ini", "[uwsgi]\nhttp-socket = 127.0.0.1:$port\nprocesses = 1\n");
         chmod 0644, $ini;
@@ -135,7 +135,7 @@ subtest 'fork-server-allow-uid accepts that uid' => sub {
 };
 
 subtest 'fork-server-allow-uid by number' => sub {
-    plan skip_all => 'switching to nobody needs root and setpriv' unless $is_root && $setpriv && defined $nobody_uid;
+    plan skip_all => $no_nobody if $no_nobody;
     my $base = start_socket_base('--chmod-socket', '666', '--fork-server-allow-uid', $nobody_uid);
     my ($mine, $theirs) = emperor_pair();
     # argv names no config: the packet is valid, so it is adopted (and the vassal then stops on its own)

@@ -26,7 +26,7 @@ our @EXPORT = qw(
     fork_request parent_of start_base adopt_vassal
     http_connect http_roundtrip read_response
     start_vassal stop_vassal uwsgi_packet uwsgi_roundtrip unix_connect is_closed
-    held_socket
+    held_socket nobody_blocker
 );
 
 # perl/t, wherever the test that loads us lives (perl/t or the repository's t/)
@@ -427,6 +427,23 @@ sub is_closed {
         return 1 if !$r;    # EOF (0) or error (undef: reset)
     }
     return 0;
+}
+
+# Why this test cannot run code as user nobody, or undef when it can: root
+# is needed to switch, and nobody must be able to read the build - not so
+# when the distribution was unpacked in a private (0700) directory.
+sub nobody_blocker {
+    return 'switching to user nobody needs root' unless $> == 0;
+    my ($uid, $gid) = (getpwnam('nobody'))[2, 3];
+    return 'no user nobody' unless defined $uid;
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        POSIX::setgid($gid);
+        POSIX::setuid($uid);
+        POSIX::_exit(-r blib_dir() . '/lib/Vassal/Packet.pm' && -r psgi_vassal() ? 0 : 1);
+    }
+    waitpid $pid, 0;
+    return $? ? 'user nobody cannot read the build (' . blib_dir() . ')' : undef;
 }
 
 # Pids whose parent is $pid (from /proc).

@@ -34,7 +34,7 @@ my $T = Cwd::abs_path(File::Spec->catdir((File::Spec->splitpath(__FILE__))[1], '
 
 # the copy of ../shared/vectors that ships with the distribution (the
 # repository's t/16perl_vectors_copy.t keeps it identical)
-sub vectors_dir { $ENV{VASSAL_SHARED_VECTORS} // "$T/vectors" }
+sub vectors_dir { "$T/vectors" }
 sub psgi_vassal { Cwd::abs_path("$T/../bin/psgi-vassal") }
 sub blib_dir    { Cwd::abs_path("$T/../blib") }
 sub test_app    { Cwd::abs_path("$T/apps/$_[0]") }

@@ -12,13 +12,15 @@ use Exporter 'import';
 use Cwd ();
 use Digest::SHA ();
 use File::Temp ();
-use FindBin ();
 use HTTP::Tiny;
 use IO::Socket::INET;
 use Net::EmptyPort qw(empty_port wait_port);
 use POSIX ();
 use Test::More;
 use Time::HiRes qw(sleep time);
+use File::Basename ();
+use lib File::Basename::dirname(__FILE__) . '/../../perl/t/lib';
+use VassalTest qw(slurp psgi_vassal test_app blib_dir);
 
 our @EXPORT_OK = qw(nginx_binary require_nginx start_vassal start_nginx check_requests_arrive_intact);
 
@@ -45,15 +47,6 @@ END {
     }
 }
 
-sub root { Cwd::abs_path("$FindBin::Bin/..") }
-
-
-sub slurp {
-    my ($path) = @_;
-    open my $fh, '<', $path or return '';
-    local $/;
-    return scalar <$fh>;
-}
 
 # Runs @cmd in its own process group with STDERR (and STDOUT) to $log.
 sub spawn {
@@ -98,13 +91,12 @@ sub tempdir {
 # and an http-socket; returns {pid, socket_port, http_port, log}.
 sub start_vassal {
     my ($dir) = @_;
-    my $root = root();
-    my $vassal = "$root/perl/bin/psgi-vassal";
-    die "psgi-vassal is not built: run make in perl/ first\n" unless -d "$root/perl/blib";
+    my $blib = blib_dir();
+    die "psgi-vassal is not built: run make in perl/ first\n" unless $blib && -d $blib;
     my ($uport, $hport) = (empty_port(), empty_port());
     my $log = "$dir/vassal.log";
-    my $pid = spawn($log, $^X, $vassal, '--socket', "127.0.0.1:$uport", '--http-socket', "127.0.0.1:$hport",
-                    '--psgi', "$root/perl/t/apps/echo.psgi", '--processes', 2, '--master',
+    my $pid = spawn($log, $^X, psgi_vassal(), '--socket', "127.0.0.1:$uport", '--http-socket', "127.0.0.1:$hport",
+                    '--psgi', test_app('echo.psgi'), '--processes', 2, '--master',
                     '--limit-post', 20 * 1024 * 1024);
     for my $port ($uport, $hport) {
         wait_port({ port => $port, max_wait => 20 }) or die "psgi-vassal did not start:\n" . slurp($log);

@@ -25,7 +25,8 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use HostileTest;
+use VassalTest;
+use Vassal::XS;
 use Socket qw(AF_UNIX SOCK_STREAM pack_sockaddr_un);
 use POSIX ();
 use Time::HiRes qw(time sleep);
@@ -37,7 +38,7 @@ my $SEED = $ENV{FUZZ_SEED} // (time * 1000 % 2**31);
 srand $SEED;
 diag "fuzz seed $SEED (FUZZ_SEED=$SEED reproduces the packet sequence), $N packets";
 
-my $hello = repo_root() . '/integration/apps/hello.psgi';
+my $hello = test_app('hello.psgi');
 my $dir = tempdir();
 my $sock = "$dir/fork.sock";
 my $log = "$dir/base.log";
@@ -49,7 +50,7 @@ diag $use_ns ? 'exact fork count: the fork server runs as init of a new PID name
 my ($emperor, $v) = emperor_pair();
 my @cmd = ($^X, psgi_vassal(), '--fork-server', $sock, '--early-psgi', $hello);
 unshift @cmd, qw(unshare --pid --fork --kill-child) if $use_ns;
-my $launcher = spawn(cmd => \@cmd, emperor => $v, stderr => $log);
+my $launcher = spawn_vassal(cmd => \@cmd, emperor => $v, stderr => $log);
 close $v;
 is_deeply [read_bytes($emperor, 2, 30)], [1, 17], 'the fork server is ready (1) and loyal (17)'
     or BAIL_OUT('fork server did not start: ' . slurp($log));

@@ -1,29 +1,23 @@
-# A corpus of malformed and request-smuggling HTTP requests against a
+# The collection of malformed and request-smuggling HTTP requests, against a
 # psgi-vassal (http-socket, 2 workers, t/apps/echo_pid.psgi). Each must be
-# answered 400 (413/431/414 where that is the right code) or the connection
-# dropped - never a 200, never an answer to a request hidden in a body - no
-# worker may die (worker pids unchanged), and a valid request right after
-# each one succeeds. A few correctly framed requests whose body merely looks
-# like a request must get exactly one 200 with the whole body.
+# answered 400 (413/431/414 where that is the right code, 501 for a coding
+# before chunked) or the connection dropped - never a 200, never an answer to
+# a request hidden in a body - no worker may die (worker pids unchanged), and
+# a valid request right after each one succeeds. Malformed header fields and
+# framing get their status with Connection: close, and the connection is
+# closed. A few correctly framed requests whose body merely looks like a
+# request must get exactly one 200 with the whole body.
 use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use HostileTest;
+use VassalTest;
 use Time::HiRes qw(time);
 
-my $dir = tempdir();
-my $port = empty_port();
-my $log = "$dir/vassal.log";
-my ($emperor, $v) = emperor_pair();
-my $master = spawn(cmd => [$^X, psgi_vassal(), '--http-socket', "127.0.0.1:$port", '--processes', '2',
-                           '--psgi', app_path('echo_pid.psgi'), '--limit-post', '1048576',
-                           '--socket-timeout', '5'],
-                   emperor => $v, stderr => $log);
-close $v;
-is_deeply [read_bytes($emperor, 2, 30)], [1, 5], 'the vassal is ready (1) and accepting (5)'
-    or BAIL_OUT('vassal did not start: ' . slurp($log));
+my $vassal = start_vassal(app => 'echo_pid.psgi', timeout => 30,
+                          args => ['--processes', 2, '--limit-post', 1048576, '--socket-timeout', 5]);
+my ($master, $port, $log, $emperor) = @$vassal{qw(pid port log emperor)};
 ok wait_port({port => $port, max_wait => 15}), 'it listens';
 
 # the workers: the pids our requests are answered by, and the master's children
@@ -37,7 +31,31 @@ my $too_large = qr/\A(?:400|413)\z/;
 my $hdr_too_large = qr/\A(?:400|431)\z/;
 my $line_too_long = qr/\A(?:400|414|431)\z/;
 
+# [name, bytes, status wanted, ok_once => exactly one response (len, path:
+# what the app saw), close => answered with Connection: close, then closed]
 my @cases = (
+    # --- malformed header fields and framing: the status, Connection: close, closed
+    (map { my ($status, $req, $name) = @$_; [$name, $req, qr/\A$status\z/, close => 1] }
+    [400, "GET / HTTP/1.1\r\nHost: x\r\nNo colon\r\n\r\n",           'a line without a colon'],
+    [400, "GET / HTTP/1.1\r\nHost : x\r\n\r\n",                      'whitespace before the colon'],
+    [400, "GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",            'obs-fold'],
+    [400, "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n",        'a control character'],
+    [400, "GET / HTTP/1.1\r\nHost: x\r\n: empty name\r\n\r\n",       'an empty name'],
+    [400, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 'an invalid Content-Length'],
+    [400, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 'conflicting Content-Lengths'],
+    [400, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 'Content-Length and chunked'],
+    [501, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 'an unsupported Transfer-Encoding'],
+    [400, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", 'chunked not the last coding'],
+    [400, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 'chunked twice'],
+    [400, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\nabcde\r\n0\r\n\r\n", 'a chunk size line ending with a bare LF'],
+    [400, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\n0\r\n\r\n", 'chunk data ending with a bare LF'],
+    [400, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 'a malformed chunk size'],
+    [400, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n", 'a chunk without its CRLF'],
+    [400, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;\x01\r\nabc\r\n0\r\n\r\n", 'a control character in a chunk extension'],
+    [400, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000\r\n", 'a chunk size too large'],
+    ),
+    ['valid: a chunk extension', "POST /echo HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n3;name=value\r\nabc\r\n0\r\n\r\n",
+     qr/\A200\z/, ok_once => 1, len => 3],
     # --- Content-Length
     ['duplicate Content-Length, different values',
      "POST /a HTTP/1.1\r\n${H}Content-Length: 6\r\nContent-Length: 5\r\n\r\nabcdef", $bad],
@@ -192,6 +210,10 @@ for my $case (@cases) {
         }
         else {
             $ok &&= ok $closed, 'no answer: the connection was dropped' or diag 'no answer and the connection still open after 10 s';
+        }
+        if ($o{close}) {
+            $ok &&= like $out, qr/\r\nConnection: close\r\n/i, 'Connection: close';
+            $ok &&= ok $closed, 'and the connection is closed';
         }
         $ok &&= unlike $out, qr{path=/smuggled}, 'the hidden request was never served';
         push @wrong, [$name, $bytes, $out] unless $ok;

@@ -8,24 +8,25 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use HostileTest;
+use VassalTest;
+use Vassal::XS;
 
 Vassal::XS::set_child_subreaper(1);    # adopted vassals re-parent to us, as to an Emperor
 
-my $hello = repo_root() . '/integration/apps/hello.psgi';
-my $is_root = $> == 0;
+my $hello = test_app('hello.psgi');
 my $setpriv = (grep { -x } map { "$_/setpriv" } split /:/, $ENV{PATH} // '')[0];
 my ($nobody_uid, $nobody_gid) = (getpwnam('nobody'))[2, 3];
+my $no_nobody = nobody_blocker() // ($setpriv ? undef : 'no setpriv');
 
 # Starts a base vassal running a fork server; returns a hash.
-sub start_base {
+sub start_socket_base {
     my (@extra) = @_;
     my $dir = tempdir();
     chmod 0755, $dir;    # so that only the socket's own mode decides who may connect
     my $sock = "$dir/fork.sock";
     my $log = "$dir/base.log";
     my ($e, $v) = emperor_pair();
-    my $pid = spawn(cmd => [$^X, psgi_vassal(), '--fork-server', $sock, '--early-psgi', $hello, @extra],
+    my $pid = spawn_vassal(cmd => [$^X, psgi_vassal(), '--fork-server', $sock, '--early-psgi', $hello, @extra],
                     emperor => $v, stderr => $log);
     close $v;
     my @got = read_bytes($e, 2, 30);
@@ -47,7 +48,7 @@ sub as_nobody {
     my ($sock, $fh, @argv) = @_;
     my $out = tempdir() . '/client.out';
     chmod 0777, ($out =~ m{(.*)/})[0];
-    my $lib = repo_root() . '/perl/blib';
+    my $lib = blib_dir();
     my $code = <<'PERL';
 use strict; use warnings;
 use IO::Socket::UNIX; use Socket qw(SOCK_STREAM);
@@ -63,7 +64,7 @@ $report->("no-reply " . ($@ =~ s/\n//gr)) unless $r;
 my %d = Vassal::Packet::decode_dict($r->{body});
 $report->("pid $d{pid}");
 PERL
-    my $pid = spawn(cmd => [$setpriv, "--reuid=$nobody_uid", "--regid=$nobody_gid", '--clear-groups',
+    my $pid = spawn_vassal(cmd => [$setpriv, "--reuid=$nobody_uid", "--regid=$nobody_gid", '--clear-groups',
                             $^X, "-I$lib/lib", "-I$lib/arch", '-e', $code, $sock, fileno($fh), $out, @argv],
                     keep => [$fh]);
     waitpid $pid, 0;
@@ -75,11 +76,11 @@ PERL
 }
 
 subtest 'default mode 0600' => sub {
-    my $base = start_base();
+    my $base = start_socket_base();
     ok -S $base->{sock}, 'the socket exists';
     is sprintf('%04o', (stat $base->{sock})[2] & 07777), '0600', 'mode 0600 by default';
     SKIP: {
-        skip 'switching to nobody needs root and setpriv', 3 unless $is_root && $setpriv && defined $nobody_uid;
+        skip $no_nobody, 3 if $no_nobody;
         my ($mine, $theirs) = emperor_pair();
         my $r = as_nobody($base->{sock}, $theirs, psgi_vassal(), '--ini', "$base->{dir}/never.ini");
         is $r, 'connect-failed EACCES', 'nobody cannot even connect to a 0600 socket';
@@ -89,10 +90,10 @@ subtest 'default mode 0600' => sub {
 };
 
 subtest 'chmod-socket widens it; a foreign uid is refused and logged, nothing forked' => sub {
-    my $base = start_base('--chmod-socket', '666');
+    my $base = start_socket_base('--chmod-socket', '666');
     is sprintf('%04o', (stat $base->{sock})[2] & 07777), '0666', 'chmod-socket 666 gives 0666';
     SKIP: {
-        skip 'switching to nobody needs root and setpriv', 8 unless $is_root && $setpriv && defined $nobody_uid;
+        skip $no_nobody, 8 if $no_nobody;
         my ($mine, $theirs) = emperor_pair();
         my @before = children_of($$);
         my $r = as_nobody($base->{sock}, $theirs, psgi_vassal(), '--ini', "$base->{dir}/never.ini");
@@ -111,9 +112,9 @@ subtest 'chmod-socket widens it; a foreign uid is refused and logged, nothing fo
 };
 
 subtest 'fork-server-allow-uid accepts that uid' => sub {
-    my $base = start_base('--chmod-socket', '666', '--fork-server-allow-uid', 'nobody');
+    my $base = start_socket_base('--chmod-socket', '666', '--fork-server-allow-uid', 'nobody');
     SKIP: {
-        skip 'switching to nobody needs root and setpriv', 10 unless $is_root && $setpriv && defined $nobody_uid;
+        skip $no_nobody, 10 if $no_nobody;
         my $port = empty_port();
         my $ini = write_file("$base->{dir}/app1.ini", "[uwsgi]\nhttp-socket = 127.0.0.1:$port\nprocesses = 1\n");
         chmod 0644, $ini;
@@ -134,8 +135,8 @@ subtest 'fork-server-allow-uid accepts that uid' => sub {
 };
 
 subtest 'fork-server-allow-uid by number' => sub {
-    plan skip_all => 'switching to nobody needs root and setpriv' unless $is_root && $setpriv && defined $nobody_uid;
-    my $base = start_base('--chmod-socket', '666', '--fork-server-allow-uid', $nobody_uid);
+    plan skip_all => $no_nobody if $no_nobody;
+    my $base = start_socket_base('--chmod-socket', '666', '--fork-server-allow-uid', $nobody_uid);
     my ($mine, $theirs) = emperor_pair();
     # argv names no config: the packet is valid, so it is adopted (and the vassal then stops on its own)
     my $port = empty_port();

@@ -1,6 +1,8 @@
-# The sample applications of integration/apps/, each loaded in-process with
-# Plack::Util::load_psgi (as an adopted vassal does) and exercised through
-# Plack::Test: no server, no network.
+# The sample applications of the repository's integration/apps/, each loaded
+# in-process with Plack::Util::load_psgi (as an adopted vassal does) and
+# exercised through Plack::Test: no server, no network. A repository test:
+# the apps (and Dancer2, Mojolicious, Catalyst) are not part of the
+# distribution, so MANIFEST.SKIP leaves this file out of the tarball.
 use strict;
 use warnings;
 use FindBin;
@@ -14,7 +16,7 @@ use HTTP::Message::PSGI ();
 use Digest::SHA qw(sha256_hex);
 use JSON::PP ();
 
-my $APPS = File::Spec->rel2abs("$FindBin::Bin/../integration/apps");
+my $APPS = File::Spec->rel2abs("$FindBin::Bin/../../integration/apps");
 my $json = JSON::PP->new->utf8;
 
 # The apps must not depend on the cwd: load and run them from elsewhere.

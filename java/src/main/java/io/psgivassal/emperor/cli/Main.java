@@ -1,7 +1,7 @@
 package io.psgivassal.emperor.cli;
 
-import io.psgivassal.emperor.core.Emperor;
-import io.psgivassal.emperor.monitor.DirectoryMonitor;
+import io.psgivassal.emperor.api.DirectoryMonitor;
+import io.psgivassal.emperor.api.Emperor;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import org.slf4j.Logger;
@@ -78,7 +78,7 @@ public final class Main {
     if (cl.stats().isPresent()) {
       try {
         b.stats(cl.stats().get());
-        io.psgivassal.emperor.core.ListenAddress.parse(cl.stats().get());
+        io.psgivassal.emperor.api.ListenAddress.parse(cl.stats().get());
       } catch (IllegalArgumentException e) {
         throw new IllegalArgumentException("--emperor-stats " + e.getMessage(), e);
       }

@@ -1,5 +1,6 @@
 package io.psgivassal.emperor.core;
 
+import io.psgivassal.emperor.api.VassalSpec;
 import io.psgivassal.emperor.forkserver.AdoptedPidCheck;
 import io.psgivassal.emperor.forkserver.AdoptionTimeoutException;
 import io.psgivassal.emperor.forkserver.AttachedFds;

@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.psgivassal.emperor.core.Emperor;
-import io.psgivassal.emperor.core.ListenAddress;
+import io.psgivassal.emperor.api.Emperor;
+import io.psgivassal.emperor.api.ListenAddress;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;

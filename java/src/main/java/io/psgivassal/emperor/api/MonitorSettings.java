@@ -1,4 +1,4 @@
-package io.psgivassal.emperor.monitor;
+package io.psgivassal.emperor.api;
 
 import java.nio.file.Path;
 import java.time.Duration;

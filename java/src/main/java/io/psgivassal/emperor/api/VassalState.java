@@ -6,7 +6,7 @@ import java.util.Map;
 
 /**
  * Where a vassal is in its life cycle. {@link #canMoveTo} holds every move the Emperor makes;
- * {@link Vassal}'s transitions are checked against it.
+ * the engine checks every transition against it.
  */
 public enum VassalState {
   /** Being started with posix_spawn (or its start hook runs, or a failed spawn waits to be retried). */

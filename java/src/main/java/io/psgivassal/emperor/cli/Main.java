@@ -16,6 +16,7 @@ public final class Main {
   private Main() {}
 
   public static void main(String[] args) {
+    LogFormat.apply();
     System.exit(run(args, System.out, System.err));
   }
 

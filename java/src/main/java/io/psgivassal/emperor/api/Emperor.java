@@ -35,8 +35,6 @@ import java.util.concurrent.Executor;
  * }</pre>
  */
 public final class Emperor extends AbstractExecutionThreadService {
-  static final int DEFAULT_DEPLOY_BATCH = 8;
-
   private final EmperorConfig config;
   private final List<Monitor> monitors;
   private final EngineProvider.Engine engine;
@@ -160,27 +158,27 @@ public final class Emperor extends AbstractExecutionThreadService {
     private String forkServerAttribute;
     private final Set<String> collectAttributes = new LinkedHashSet<>();
     private String binaryPath;
-    private Duration reloadMercy = Duration.ofSeconds(30);
+    private Duration reloadMercy = Defaults.RELOAD_MERCY;
     private boolean gracefulShutdown;
     private Boolean holdSockets;
-    private int deployBatch = DEFAULT_DEPLOY_BATCH;
+    private int deployBatch = Defaults.DEPLOY_BATCH;
     private boolean deployAdopted = true;
-    private Duration throttle = Duration.ofMillis(1000);
-    private Duration maxThrottle = Duration.ofMinutes(3);
-    private Duration heartbeat = Duration.ofSeconds(30);
+    private Duration throttle = Defaults.THROTTLE;
+    private Duration maxThrottle = Defaults.MAX_THROTTLE;
+    private Duration heartbeat = Defaults.HEARTBEAT;
     private String onDemandExtension;
     private Path onDemandDirectory;
     private String startHook;
     private String stopHook;
-    private Duration hookTimeout = Duration.ofSeconds(60);
+    private Duration hookTimeout = Defaults.HOOK_TIMEOUT;
     private String stats;
-    private Duration respawnDelay = Duration.ZERO;
-    private Duration adoptionTimeout = Duration.ofSeconds(10);
-    private Duration retryInitial = Duration.ofMillis(100);
-    private Duration retryMax = Duration.ofSeconds(2);
-    private Duration orphanScanInterval = Duration.ofSeconds(1);
-    private Duration rescanInterval = Duration.ofSeconds(3);
-    private int maxConcurrentAdoptions = 32;
+    private Duration respawnDelay = Defaults.RESPAWN_DELAY;
+    private Duration adoptionTimeout = Defaults.ADOPTION_TIMEOUT;
+    private Duration retryInitial = Defaults.RETRY_INITIAL;
+    private Duration retryMax = Defaults.RETRY_MAX;
+    private Duration orphanScanInterval = Defaults.ORPHAN_SCAN_INTERVAL;
+    private Duration rescanInterval = Defaults.RESCAN_INTERVAL;
+    private int maxConcurrentAdoptions = Defaults.MAX_CONCURRENT_ADOPTIONS;
     private Map<String, String> environment = System.getenv();
 
     private Builder() {}
@@ -234,7 +232,7 @@ public final class Emperor extends AbstractExecutionThreadService {
       return this;
     }
 
-    /** --reload-mercy: how long a stopping vassal may take before SIGKILL (default 30 s). */
+    /** --reload-mercy: how long a stopping vassal may take before SIGKILL ({@link Defaults#RELOAD_MERCY}). */
     public Builder reloadMercy(Duration d) {
       this.reloadMercy = d;
       return this;
@@ -263,7 +261,7 @@ public final class Emperor extends AbstractExecutionThreadService {
 
     /**
      * --emperor-deploy-batch: how many vassals a deploy moves to the new base generation at once
-     * (default 8: a new generation costs the base one fork and the vassal its first worker, so a
+     * ({@link Defaults#DEPLOY_BATCH}: a new generation costs the base one fork and the vassal its first worker, so a
      * few at a time keep the deploy short without a burst of forks on a small host).
      */
     public Builder deployBatch(int n) {
@@ -282,19 +280,19 @@ public final class Emperor extends AbstractExecutionThreadService {
       return this;
     }
 
-    /** --emperor-throttle: the blacklist throttle step (default 1 s). */
+    /** --emperor-throttle: the blacklist throttle step ({@link Defaults#THROTTLE}). */
     public Builder throttle(Duration d) {
       this.throttle = d;
       return this;
     }
 
-    /** --emperor-max-throttle: the largest blacklist throttle (default 3 min). */
+    /** --emperor-max-throttle: the largest blacklist throttle ({@link Defaults#MAX_THROTTLE}). */
     public Builder maxThrottle(Duration d) {
       this.maxThrottle = d;
       return this;
     }
 
-    /** --emperor-heartbeat: a vassal silent this long after its first heartbeat is killed (default 30 s; ZERO: never). */
+    /** --emperor-heartbeat: a vassal silent this long after its first heartbeat is killed ({@link Defaults#HEARTBEAT}; ZERO: never). */
     public Builder heartbeat(Duration d) {
       this.heartbeat = d;
       return this;
@@ -325,8 +323,8 @@ public final class Emperor extends AbstractExecutionThreadService {
     }
 
     /**
-     * How long a hook may run before it is killed, with every process of its process group (default
-     * 60 s); the Emperor's stop waits for a running hook no longer than that.
+     * How long a hook may run before it is killed, with every process of its process group
+     * ({@link Defaults#HOOK_TIMEOUT}); the Emperor's stop waits for a running hook no longer than that.
      */
     public Builder hookTimeout(Duration d) {
       this.hookTimeout = d;
@@ -339,13 +337,13 @@ public final class Emperor extends AbstractExecutionThreadService {
       return this;
     }
 
-    /** How long a loyal vassal that died unexpectedly waits before its respawn (default 0). */
+    /** How long a loyal vassal that died unexpectedly waits before its respawn ({@link Defaults#RESPAWN_DELAY}). */
     public Builder respawnDelay(Duration d) {
       this.respawnDelay = d;
       return this;
     }
 
-    /** How long a fork server may take to answer one adoption (default 10 s); then it is retried. */
+    /** How long a fork server may take to answer one adoption ({@link Defaults#ADOPTION_TIMEOUT}); then it is retried. */
     public Builder adoptionTimeout(Duration d) {
       this.adoptionTimeout = d;
       return this;
@@ -363,13 +361,13 @@ public final class Emperor extends AbstractExecutionThreadService {
       return this;
     }
 
-    /** --emperor-freq: how often directory monitors rescan, besides file-system notifications (default 3 s). */
+    /** --emperor-freq: how often directory monitors rescan, besides file-system notifications ({@link Defaults#RESCAN_INTERVAL}). */
     public Builder rescanInterval(Duration d) {
       this.rescanInterval = d;
       return this;
     }
 
-    /** Requests outstanding at once per fork server (default 32); the others queue, none is dropped. */
+    /** Requests outstanding at once per fork server ({@link Defaults#MAX_CONCURRENT_ADOPTIONS}); the others queue, none is dropped. */
     public Builder maxConcurrentAdoptions(int n) {
       this.maxConcurrentAdoptions = n;
       return this;

@@ -1,5 +1,6 @@
 package io.psgivassal.emperor.cli;
 
+import io.psgivassal.emperor.api.Defaults;
 import io.psgivassal.emperor.api.DirectoryMonitor;
 import io.psgivassal.emperor.api.Emperor;
 import java.io.PrintStream;
@@ -45,7 +46,7 @@ public final class Main {
   /** @throws IllegalArgumentException naming the flag whose value cannot work */
   static Emperor build(CommandLine cl) {
     Emperor.Builder b = Emperor.builder()
-        .binaryPath(cl.binaryPath().orElse("psgi-vassal"))
+        .binaryPath(cl.binaryPath().orElse(Defaults.BINARY))
         .forkBases(cl.forkBases())
         .reloadMercy(cl.reloadMercy())
         .gracefulShutdown(cl.gracefulShutdown())

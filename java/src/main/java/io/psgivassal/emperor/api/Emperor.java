@@ -122,6 +122,32 @@ public final class Emperor extends AbstractExecutionThreadService {
     engine.addListener(Objects.requireNonNull(listener), Objects.requireNonNull(executor));
   }
 
+  /**
+   * Reloads every vassal, as uWSGI's Emperor does on SIGHUP: each as if its config had been
+   * touched (a next generation beside the running one with a held socket, else byte 1). A base's
+   * reload is a deploy, which moves its adopted vassals itself.
+   *
+   * @return completes with how many vassals started reloading; exceptionally if the Emperor is
+   *     not running
+   */
+  public CompletableFuture<Integer> reloadAll() {
+    if (!isRunning()) {
+      return CompletableFuture.failedFuture(new IllegalStateException("the Emperor is not running"));
+    }
+    return engine.reloadAll();
+  }
+
+  /**
+   * This library's version: the module's when it runs as one, else its jar manifest's
+   * Implementation-Version; "unknown" from bare class directories.
+   */
+  public static String version() {
+    Module m = Emperor.class.getModule();
+    Optional<String> v = m.isNamed() ? m.getDescriptor().rawVersion()
+        : Optional.ofNullable(Emperor.class.getPackage().getImplementationVersion());
+    return v.orElse("unknown");
+  }
+
   @Override
   protected String serviceName() {
     return "Emperor";

@@ -37,6 +37,8 @@ public interface EngineProvider {
 
     CompletableFuture<Void> deploy(String baseName);
 
+    CompletableFuture<Integer> reloadAll();
+
     OptionalInt statsPort();
 
     void addListener(VassalListener listener, Executor executor);

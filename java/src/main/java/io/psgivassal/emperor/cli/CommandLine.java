@@ -32,7 +32,8 @@ record CommandLine(
     Optional<String> stopHook,
     Duration hookTimeout,
     Duration rescanInterval,
-    boolean help) {
+    boolean help,
+    boolean version) {
 
   /** How a flag's value is read. */
   private enum Kind { TEXT, MILLIS, SECONDS, COUNT, SWITCH }
@@ -75,6 +76,7 @@ record CommandLine(
         b.append(String.format("%-44s %s%n", "  " + a + (f.arg().isEmpty() ? "" : " " + f.arg()), "same as " + f.name()));
       }
     }
+    b.append(String.format("%-44s %s%n", "  --version", "print the version and exit"));
     b.append(String.format("%-44s %s", "  --help", "this text"));
     return b.toString();
   }
@@ -98,6 +100,7 @@ record CommandLine(
   static CommandLine parse(String[] args) throws UsageException {
     Map<String, List<String>> values = new LinkedHashMap<>();
     boolean help = false;
+    boolean version = false;
     for (int i = 0; i < args.length; i++) {
       String flag = args[i];
       String value = null;
@@ -108,6 +111,10 @@ record CommandLine(
       }
       if (flag.equals("--help") || flag.equals("-h")) {
         help = true;
+        continue;
+      }
+      if (flag.equals("--version")) {
+        version = true;
         continue;
       }
       Flag f = find(flag);
@@ -144,7 +151,7 @@ record CommandLine(
       }
       values.computeIfAbsent(f.name(), k -> new ArrayList<>()).add(value);
     }
-    if (!help && !values.containsKey("--emperor")) {
+    if (!help && !version && !values.containsKey("--emperor")) {
       throw new UsageException("missing required option --emperor DIR");
     }
     return new CommandLine(
@@ -170,7 +177,8 @@ record CommandLine(
         last(values, "--vassals-stop-hook"),
         seconds(values, "--vassals-hook-timeout", Defaults.HOOK_TIMEOUT),
         seconds(values, "--emperor-freq", Defaults.RESCAN_INTERVAL),
-        help);
+        help,
+        version);
   }
 
   private static List<String> all(Map<String, List<String>> values, String flag) {

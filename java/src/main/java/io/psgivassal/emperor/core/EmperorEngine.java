@@ -41,7 +41,7 @@ final class EmperorEngine implements EngineProvider.Engine {
   private static final Logger log = LoggerFactory.getLogger(Emperor.class);
   private static final int MAX_EVENTS = 64;
   private static final long MAX_WAIT_MILLIS = 1000;
-  static final String VERSION = "psgi-vassal-emperor 0.1.0";
+  static final String VERSION = "psgi-vassal-emperor " + Emperor.version();
 
   private final EmperorConfig config;
   private final List<Monitor> monitors;
@@ -115,14 +115,7 @@ final class EmperorEngine implements EngineProvider.Engine {
    */
   @Override
   public java.util.concurrent.CompletableFuture<Void> deploy(String baseName) {
-    java.util.concurrent.CompletableFuture<Void> started = new java.util.concurrent.CompletableFuture<>();
-    EventLoop l = loop;
-    Supervisor s = supervisor;
-    if (l == null || s == null) {
-      started.completeExceptionally(new IllegalStateException("the Emperor is not running"));
-      return started;
-    }
-    l.execute(() -> {
+    return onLoop((s, started) -> {
       String refused = s.deploy(baseName);
       if (refused == null) {
         started.complete(null);
@@ -130,7 +123,25 @@ final class EmperorEngine implements EngineProvider.Engine {
         started.completeExceptionally(new IllegalArgumentException("cannot deploy " + baseName + ": " + refused));
       }
     });
-    return started;
+  }
+
+  @Override
+  public java.util.concurrent.CompletableFuture<Integer> reloadAll() {
+    return onLoop((s, started) -> started.complete(s.reloadAll("reload of every vassal requested")));
+  }
+
+  /** Runs {@code task} on the loop, which completes the future; fails it at once if the loop is not running. */
+  private <T> java.util.concurrent.CompletableFuture<T> onLoop(
+      java.util.function.BiConsumer<Supervisor, java.util.concurrent.CompletableFuture<T>> task) {
+    java.util.concurrent.CompletableFuture<T> result = new java.util.concurrent.CompletableFuture<>();
+    EventLoop l = loop;
+    Supervisor s = supervisor;
+    if (l == null || s == null) {
+      result.completeExceptionally(new IllegalStateException("the Emperor is not running"));
+      return result;
+    }
+    l.execute(() -> task.accept(s, result));
+    return result;
   }
 
   /**

@@ -376,7 +376,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     if (!isBase(v)) {
       return name + " runs no fork server (its config names no absolute fork-server path)";
     }
-    if (stopping || v.intent() != Intent.RUN || !v.alive() || v.proc.stopSent || v.proc.cursedAt != null) {
+    if (stopping || !running(v)) {
       return name + " is not running";
     }
     if (v.predecessor != null) {
@@ -384,6 +384,42 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     }
     reload(v, "deploy requested");
     return null;
+  }
+
+  /**
+   * SIGHUP, as in uWSGI's Emperor (emperor_massive_reload): every running vassal reloads as if its
+   * config had been touched. A base's reload is a deploy that moves its adopted vassals itself
+   * (unless deploys are base-only): those are left to it rather than reloaded twice. A vassal
+   * whose next generation is already starting is left alone.
+   *
+   * @return how many vassals started reloading
+   */
+  int reloadAll(String why) {
+    if (stopping) {
+      return 0;
+    }
+    List<Vassal> due = vassals.values().stream().filter(v -> running(v) && v.start == null && v.predecessor == null)
+        .toList();
+    java.util.Set<java.nio.file.Path> deploying = new java.util.HashSet<>();
+    for (Vassal v : due) {
+      if (isBase(v)) {
+        deploying.add(v.servesForkServer.get());
+      }
+    }
+    int n = 0;
+    for (Vassal v : due) {
+      boolean movedByDeploy = config.deployAdopted() && v.adopted && v.forkServer.map(deploying::contains).orElse(false);
+      if (!movedByDeploy) {
+        reload(v, why);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Alive and meant to run, not being stopped. */
+  private static boolean running(Vassal v) {
+    return v.intent() == Intent.RUN && v.alive() && !v.proc.stopSent && v.proc.cursedAt == null;
   }
 
   /** The old generation of a base or a vassal may go: its successor serves. */

@@ -1,12 +1,20 @@
 package io.psgivassal.emperor.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.psgivassal.emperor.natives.Signals;
+import io.psgivassal.emperor.testing.Await;
 import io.psgivassal.emperor.testing.CliProcess;
 import io.psgivassal.emperor.testing.Http;
 import io.psgivassal.emperor.testing.Ports;
 import io.psgivassal.emperor.testing.VassalWorld;
 import java.time.Duration;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -40,6 +48,16 @@ class CliIT {
     return all;
   }
 
+  /** Vassals app0.ini, app1.ini, ... serving hello.psgi; their HTTP ports. */
+  private int[] writeApps(int n) throws java.io.IOException {
+    int[] ports = new int[n];
+    for (int i = 0; i < n; i++) {
+      ports[i] = Ports.free();
+      world.writeApp("app" + i + ".ini", ports[i], "psgi = " + world.hello + "\n");
+    }
+    return ports;
+  }
+
   /**
    * The library as a named module: the CLI found the engine through the module's {@code provides},
    * JNA spawned and watched a vassal (posix_spawn, epoll, inotify, pidfd), SLF4J found its binding,
@@ -47,12 +65,77 @@ class CliIT {
    */
   @Test
   void theLibraryRunsAsANamedModuleOnTheModulePath() throws Exception {
-    int port = Ports.free();
-    world.writeApp("app.ini", port, "psgi = " + world.hello + "\n");
+    int[] ports = writeApps(1);
     cli = CliProcess.modulePath(world.root, world.dir, emperorArgs());
-    Http.await200(port, WAIT);
+    Http.await200(ports[0], WAIT);
     cli.process.destroy();
     assertEquals(0, cli.exitStatus(WAIT), cli.logText());
     cli.awaitLog("Emperor stopped", WAIT);
+  }
+
+  @Test
+  void versionComesFromTheJarManifest() throws Exception {
+    cli = CliProcess.jar(world.root, world.dir, "--version");
+    assertEquals(0, cli.exitStatus(WAIT), cli.logText());
+    assertEquals("psgi-vassal-emperor " + System.getProperty("project.version") + "\n", cli.logText());
+  }
+
+  /** Ctrl-C in a terminal: the Emperor names the signal it got, stops its vassals and exits 0. */
+  @Test
+  void sigintIsNamedAndEndsWithACleanStopAndStatus0() throws Exception {
+    int[] ports = writeApps(1);
+    cli = CliProcess.jar(world.root, world.dir, emperorArgs());
+    Http.await200(ports[0], WAIT);
+    Signals.kill((int) cli.process.pid(), Signals.SIGINT);
+    assertEquals(0, cli.exitStatus(WAIT), cli.logText());
+    String log = cli.logText();
+    assertTrue(log.contains("SIGINT received: stopping the Emperor"), log);
+    assertFalse(log.contains("SIGTERM"), log);
+    assertTrue(log.contains("all vassals stopped") && log.contains("Emperor stopped"), log);
+  }
+
+  /**
+   * SIGHUP reloads every vassal as uWSGI's Emperor does (emperor_massive_reload): a new process
+   * serves each, the Emperor keeps running, and says so in its log.
+   */
+  @Test
+  void sighupReloadsEveryVassalAndTheEmperorRunsOn() throws Exception {
+    int[] ports = writeApps(2);
+    cli = CliProcess.jar(world.root, world.dir, emperorArgs());
+    for (int port : ports) {
+      Http.await200(port, WAIT);
+    }
+    // on a held socket a vassal may answer before the Emperor has read its "accepting"
+    awaitAcceptingPids(2);
+    Signals.kill((int) cli.process.pid(), Signals.SIGHUP);
+    cli.awaitLog("SIGHUP: 2 vassal(s) reloading", WAIT);
+    awaitAcceptingPids(4); // each vassal's next generation, a process of its own
+    for (int port : ports) {
+      Http.await200(port, WAIT);
+    }
+    assertTrue(cli.process.isAlive(), "SIGHUP does not stop the Emperor");
+    assertTrue(cli.logText().contains("SIGHUP received: reloading every vassal"), cli.logText());
+    cli.process.destroy();
+    assertEquals(0, cli.exitStatus(WAIT), cli.logText());
+  }
+
+  private void awaitAcceptingPids(int n) throws InterruptedException {
+    Await.until(n + " vassal processes accepting", WAIT, () -> {
+      try {
+        return acceptingPids(cli.logText()).size() == n;
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    });
+  }
+
+  /** The pids the log shows reaching ACCEPTING. */
+  private static Set<String> acceptingPids(String log) {
+    Set<String> pids = new TreeSet<>();
+    Matcher m = Pattern.compile("vassal app\\d\\.ini \\(pid (\\d+)[^)]*\\) -> ACCEPTING").matcher(log);
+    while (m.find()) {
+      pids.add(m.group(1));
+    }
+    return pids;
   }
 }

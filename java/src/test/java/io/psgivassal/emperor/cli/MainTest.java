@@ -71,7 +71,7 @@ class MainTest {
     for (String flag : List.of("--emperor ", "--emperor-use-fork-server", "--vassal-fork-base", "--binary-path",
         "--emperor-stats", "--emperor-throttle", "--emperor-max-throttle", "--emperor-heartbeat", "--reload-mercy",
         "--emperor-graceful-shutdown", "--emperor-on-demand-extension", "--emperor-on-demand-directory",
-        "--emperor-fork-server-attr", "--vassals-start-hook", "--vassals-stop-hook", "--help")) {
+        "--emperor-fork-server-attr", "--vassals-start-hook", "--vassals-stop-hook", "--version", "--help")) {
       assertTrue(out.contains(flag), flag + " in --help");
     }
     assertEquals("", err);
@@ -104,6 +104,16 @@ class MainTest {
     assertEquals(Optional.of("/bin/stop"), cl.stopHook());
     assertEquals(Duration.ofSeconds(9), cl.hookTimeout());
     assertEquals(Duration.ofSeconds(2), cl.rescanInterval());
+  }
+
+  @Test
+  void versionNeedsNoOtherFlag() {
+    assertEquals(0, run("--version"));
+    assertEquals("psgi-vassal-emperor " + Emperor.version() + "\n", out);
+    assertFalse(Emperor.version().isBlank());
+    assertEquals("", err);
+    assertEquals(0, run("--emperor", "/nonexistent-dir-for-test", "--version"));
+    assertTrue(out.startsWith("psgi-vassal-emperor "), out);
   }
 
   @Test

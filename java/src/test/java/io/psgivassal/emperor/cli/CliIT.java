@@ -119,6 +119,29 @@ class CliIT {
     assertEquals(0, cli.exitStatus(WAIT), cli.logText());
   }
 
+  /**
+   * A base's reload is a deploy: SIGHUP reloads the base, whose new generation then moves its
+   * adopted vassal, which is not also reloaded on its own (one new process, not two).
+   */
+  @Test
+  void sighupDeploysABaseWhichMovesItsAdoptedVassalOnce() throws Exception {
+    world.writeBase();
+    int port = Ports.free();
+    world.writeApp("app0.ini", port, "");
+    cli = CliProcess.jar(world.root, world.dir, emperorArgs("--emperor-use-fork-server", world.forkSocket.toString(),
+        "--vassal-fork-base", "base.ini"));
+    Http.await200(port, WAIT);
+    awaitAcceptingPids(1);
+    Signals.kill((int) cli.process.pid(), Signals.SIGHUP);
+    cli.awaitLog("SIGHUP: 1 vassal(s) reloading", WAIT);
+    cli.awaitLog("deploy of base.ini finished", WAIT);
+    awaitAcceptingPids(2);
+    Http.await200(port, WAIT);
+    assertEquals(2, acceptingPids(cli.logText()).size(), "app0.ini moved once: " + cli.logText());
+    cli.process.destroy();
+    assertEquals(0, cli.exitStatus(WAIT), cli.logText());
+  }
+
   private void awaitAcceptingPids(int n) throws InterruptedException {
     Await.until(n + " vassal processes accepting", WAIT, () -> {
       try {

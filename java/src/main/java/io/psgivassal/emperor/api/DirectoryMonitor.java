@@ -8,7 +8,7 @@ import java.util.Optional;
 
 /**
  * uWSGI's "dir" and "glob" monitors: every regular file in a directory whose name ends in a config
- * extension (.ini, .xml, .yml, .yaml, .js, .json), or only those matching a glob, is a vassal named
+ * extension ({@link Defaults#configExtensions}), or only those matching a glob, is a vassal named
  * after the file. A new file starts a vassal, a changed modification time reloads it, a removed
  * file stops it. inotify, read by the Emperor's event loop, says when to look; a periodic rescan is
  * the safety net; file-system calls run on the Emperor's I/O thread, so that a hung mount never

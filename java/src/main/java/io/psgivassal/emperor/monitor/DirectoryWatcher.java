@@ -30,10 +30,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The engine behind {@link DirectoryMonitor}, uWSGI's "dir" and "glob" monitors: every regular file in a directory whose name ends in a config
- * extension (.ini, .xml, .yml, .yaml, .js, .json), or only those matching a glob, is a vassal named
- * after the file. A new file starts a vassal, a changed modification time reloads it, a removed
- * file stops it.
+ * What a {@link DirectoryMonitor} runs (which files are vassals is said there).
  *
  * <p>inotify, read by the Emperor's event loop (no thread of its own), says when to look: a file
  * that was renamed in, closed after writing or touched is examined at once, so a new vassal starts

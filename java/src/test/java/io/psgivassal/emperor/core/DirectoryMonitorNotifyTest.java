@@ -1,10 +1,14 @@
-package io.psgivassal.emperor.monitor;
+package io.psgivassal.emperor.core;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.psgivassal.emperor.core.EventLoop;
-import io.psgivassal.emperor.core.VassalSpec;
+import io.psgivassal.emperor.api.DirectoryMonitor;
+import io.psgivassal.emperor.api.Monitor;
+import io.psgivassal.emperor.api.MonitorContext;
+import io.psgivassal.emperor.api.MonitorSettings;
+import io.psgivassal.emperor.api.VassalSpec;
+import io.psgivassal.emperor.monitor.DirectoryWatcher;
 import io.psgivassal.emperor.natives.Epoll;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -19,6 +23,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -34,7 +39,9 @@ class DirectoryMonitorNotifyTest {
   private Path dir;
   private Path staging;
   private EventLoop loop;
-  private DirectoryMonitor monitor;
+  private Monitor monitor;
+  /** The same as {@link #monitor} when a test needs to rescan. */
+  private DirectoryWatcher watcher;
   private final List<String> calls = new ArrayList<>();
   private final List<Runnable> timers = new ArrayList<>();
 
@@ -54,7 +61,7 @@ class DirectoryMonitorNotifyTest {
   }
 
   private void start() {
-    monitor = DirectoryMonitor.directory(dir);
+    monitor = watcher = watcher(dir);
     monitor.start(new MonitorContext() {
       @Override
       public void put(VassalSpec spec, Instant lastModified) {
@@ -162,9 +169,14 @@ class DirectoryMonitorNotifyTest {
     Files.delete(dir);
     pumpFor(Duration.ofMillis(100));
     Files.createDirectory(dir);
-    monitor.rescan(); // what the periodic rescan does
+    watcher.rescan(); // what the periodic rescan does
     Files.writeString(staging.resolve("e.ini"), "[uwsgi]\n");
     Files.move(staging.resolve("e.ini"), dir.resolve("e.ini"), StandardCopyOption.ATOMIC_MOVE);
     assertTrue(pumpUntil(() -> called("put e.ini")), "the new directory is watched: " + calls);
+  }
+
+  /** What {@code DirectoryMonitor.directory(dir)} runs, with its rescan at hand. */
+  private static DirectoryWatcher watcher(Path dir) {
+    return new DirectoryWatcher(dir.toString(), dir, Optional.empty());
   }
 }

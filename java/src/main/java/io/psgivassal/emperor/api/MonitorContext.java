@@ -1,6 +1,5 @@
-package io.psgivassal.emperor.monitor;
+package io.psgivassal.emperor.api;
 
-import io.psgivassal.emperor.core.VassalSpec;
 import java.time.Duration;
 import java.time.Instant;
 

@@ -1,4 +1,4 @@
-package io.psgivassal.emperor.core;
+package io.psgivassal.emperor.api;
 
 import java.net.URI;
 import java.nio.file.Path;

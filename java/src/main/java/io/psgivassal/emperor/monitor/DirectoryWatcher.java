@@ -1,13 +1,17 @@
 package io.psgivassal.emperor.monitor;
 
-import io.psgivassal.emperor.core.ListenAddress;
-import io.psgivassal.emperor.core.VassalSpec;
+import io.psgivassal.emperor.api.DirectoryMonitor;
+import io.psgivassal.emperor.api.ListenAddress;
+import io.psgivassal.emperor.api.Monitor;
+import io.psgivassal.emperor.api.MonitorContext;
+import io.psgivassal.emperor.api.MonitorSettings;
+import io.psgivassal.emperor.api.VassalSpec;
+import io.psgivassal.emperor.ini.Ini;
 import io.psgivassal.emperor.natives.Inotify;
 import io.psgivassal.emperor.natives.NativeException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
-import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -18,6 +22,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -25,10 +30,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * uWSGI's "dir" and "glob" monitors: every regular file in a directory whose name ends in a config
- * extension (.ini, .xml, .yml, .yaml, .js, .json), or only those matching a glob, is a vassal named
- * after the file. A new file starts a vassal, a changed modification time reloads it, a removed
- * file stops it.
+ * What a {@link DirectoryMonitor} runs (which files are vassals is said there).
  *
  * <p>inotify, read by the Emperor's event loop (no thread of its own), says when to look: a file
  * that was renamed in, closed after writing or touched is examined at once, so a new vassal starts
@@ -41,7 +43,7 @@ import org.slf4j.LoggerFactory;
  * MonitorContext#io}), so a mount that stops answering never stalls the loop, and what it found
  * goes back to the loop in order. {@link #seen} belongs to the I/O thread.
  */
-public final class DirectoryMonitor implements Monitor {
+public final class DirectoryWatcher implements Monitor {
   private static final Logger log = LoggerFactory.getLogger(DirectoryMonitor.class);
   /**
    * After IN_CREATE or IN_MODIFY of a regular file and no close yet: a writer that never closes
@@ -76,71 +78,15 @@ public final class DirectoryMonitor implements Monitor {
    */
   private record Seen(FileTime config, long size, Optional<FileTime> onDemandFile) {}
 
-  private DirectoryMonitor(String id, Path dir, Optional<PathMatcher> glob) {
+  public DirectoryWatcher(String id, Path dir, Optional<PathMatcher> glob) {
     this.id = id;
     this.dir = dir.toAbsolutePath().normalize();
     this.glob = glob;
   }
 
-  /**
-   * What {@code --emperor} takes: a directory, or a glob such as {@code /etc/vassals/*.ini}
-   * (wildcards only in the file name part); uWSGI's {@code dir://} and {@code glob://} prefixes
-   * are accepted too.
-   *
-   * @throws IllegalArgumentException naming the argument, when it is neither
-   */
-  public static DirectoryMonitor of(String dirOrGlob) {
-    if (dirOrGlob.startsWith("dir://")) {
-      Path d = Path.of(dirOrGlob.substring(6));
-      if (!Files.isDirectory(d)) {
-        throw new IllegalArgumentException(dirOrGlob + " is not a directory");
-      }
-      return directory(d);
-    }
-    if (dirOrGlob.startsWith("glob://")) {
-      dirOrGlob = dirOrGlob.substring(7);
-    }
-    Path p = Path.of(dirOrGlob);
-    Path name = p.getFileName();
-    Path parent = p.toAbsolutePath().getParent();
-    if (parent != null && isPattern(parent.toString())) {
-      throw new IllegalArgumentException(dirOrGlob + ": wildcards are only supported in the file name part");
-    }
-    if (name != null && isPattern(name.toString())) {
-      if (parent == null || !Files.isDirectory(parent)) {
-        throw new IllegalArgumentException(dirOrGlob + ": " + parent + " is not a directory");
-      }
-      return glob(parent, name.toString(), dirOrGlob);
-    }
-    if (!Files.isDirectory(p)) {
-      throw new IllegalArgumentException(dirOrGlob + " is not a directory (nor a glob)");
-    }
-    return directory(p);
-  }
-
-  public static DirectoryMonitor directory(Path dir) {
-    return new DirectoryMonitor(dir.toAbsolutePath().normalize().toString(), dir, Optional.empty());
-  }
-
-  public static DirectoryMonitor glob(Path dir, String pattern) {
-    return glob(dir, pattern, dir.toAbsolutePath().normalize().resolve(pattern).toString());
-  }
-
-  private static DirectoryMonitor glob(Path dir, String pattern, String id) {
-    return new DirectoryMonitor(id, dir, Optional.of(FileSystems.getDefault().getPathMatcher("glob:" + pattern)));
-  }
-
-  private static boolean isPattern(String s) {
-    return s.indexOf('*') >= 0 || s.indexOf('?') >= 0 || s.indexOf('[') >= 0 || s.indexOf('{') >= 0;
-  }
-
   @Override
   public String id() {
     return id;
-  }
-
-  public Path directory() {
-    return dir;
   }
 
   @Override
@@ -266,8 +212,22 @@ public final class DirectoryMonitor implements Monitor {
     });
   }
 
+  /**
+   * The [emperor] keys asked for, the way uWSGI collects vassal attributes
+   * (uwsgi_emperor_ini_attrs): the first occurrence of a key wins.
+   */
+  private static Map<String, String> attributes(String text, Set<String> keys) {
+    Map<String, String> out = new LinkedHashMap<>();
+    for (Map.Entry<String, String> e : Ini.parse(text).section("emperor")) {
+      if (keys.contains(e.getKey())) {
+        out.putIfAbsent(e.getKey(), e.getValue());
+      }
+    }
+    return out;
+  }
+
   /** Compares the directory with the last scan, on the I/O thread, and tells the Emperor the differences. */
-  void rescan() {
+  public void rescan() {
     ctx.io(this::scan);
   }
 
@@ -358,7 +318,7 @@ public final class DirectoryMonitor implements Monitor {
       return false;
     }
     MonitorSettings settings = ctx.settings();
-    Optional<FileTime> onDemandTime = OnDemandSockets.addressFile(p, settings).flatMap(DirectoryMonitor::mtime);
+    Optional<FileTime> onDemandTime = OnDemandSockets.addressFile(p, settings).flatMap(DirectoryWatcher::mtime);
     Seen now = new Seen(attrs.lastModifiedTime(), attrs.size(), onDemandTime);
     if (now.equals(seen.get(name))) {
       return true;
@@ -367,7 +327,7 @@ public final class DirectoryMonitor implements Monitor {
     try {
       Optional<ListenAddress> onDemand = OnDemandSockets.resolve(p, settings);
       Map<String, String> attributes = settings.attributes().isEmpty() ? Map.of()
-          : IniSection.read(Files.readString(p, StandardCharsets.UTF_8), "emperor", settings.attributes());
+          : attributes(Files.readString(p, StandardCharsets.UTF_8), settings.attributes());
       spec = VassalSpec.ofFile(p).withOnDemand(onDemand).withAttributes(attributes);
     } catch (IOException | RuntimeException e) {
       log.warn("monitor {}: cannot read {}: {}; will look again", id, p, e.getMessage());

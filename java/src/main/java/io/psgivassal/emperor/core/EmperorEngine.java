@@ -1,23 +1,25 @@
 package io.psgivassal.emperor.core;
 
-import com.google.common.util.concurrent.AbstractExecutionThreadService;
+import io.psgivassal.emperor.api.BlacklistEntry;
+import io.psgivassal.emperor.api.DeployView;
+import io.psgivassal.emperor.api.Emperor;
+import io.psgivassal.emperor.api.EmperorConfig;
+import io.psgivassal.emperor.api.EmperorStatus;
+import io.psgivassal.emperor.api.EngineProvider;
+import io.psgivassal.emperor.api.Monitor;
+import io.psgivassal.emperor.api.MonitorContext;
+import io.psgivassal.emperor.api.MonitorSettings;
+import io.psgivassal.emperor.api.VassalListener;
+import io.psgivassal.emperor.api.VassalSpec;
+import io.psgivassal.emperor.api.VassalView;
 import io.psgivassal.emperor.forkserver.ForkServerClient;
-import io.psgivassal.emperor.monitor.DirectoryMonitor;
-import io.psgivassal.emperor.monitor.Monitor;
-import io.psgivassal.emperor.monitor.MonitorContext;
-import io.psgivassal.emperor.monitor.MonitorSettings;
 import io.psgivassal.emperor.natives.Epoll;
 import io.psgivassal.emperor.natives.FileDescriptors;
 import io.psgivassal.emperor.natives.Prctl;
-import java.io.File;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayList;
-import java.util.Collection;
 import java.util.HashSet;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -30,29 +32,16 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A uWSGI-2.1-compatible Emperor as a Guava {@code Service} (usable in a {@code ServiceManager}).
- * Its one thread runs the event loop that serves every vassal, monitor event, timer and stats
- * client. Stopping it stops the monitors, then the vassals (adopted ones first, then the fork
- * servers), waits up to the reload mercy, kills what is left, and returns from
- * {@code awaitTerminated()} only once no vassal, worker or zombie of ours is left.
- *
- * <pre>{@code
- * Emperor emperor = Emperor.builder()
- *     .monitor(DirectoryMonitor.of("/etc/vassals/*.ini"))
- *     .binaryPath("psgi-vassal")
- *     .forkServerSocket(Path.of("/run/vassals/fork.sock"))
- *     .forkBase("base.ini")
- *     .build();
- * emperor.addListener(e -> log.info("{}", e), MoreExecutors.directExecutor());
- * emperor.startAsync().awaitRunning();
- * }</pre>
+ * The engine behind an {@link Emperor}: its one thread runs the event loop that serves every
+ * vassal, monitor event, timer and stats client. Stopping it stops the monitors, then the vassals
+ * (adopted ones first, then the fork servers), waits up to the reload mercy, kills what is left,
+ * and returns from {@code shutDown()} only once no vassal, worker or zombie of ours is left.
  */
-public final class Emperor extends AbstractExecutionThreadService {
+final class EmperorEngine implements EngineProvider.Engine {
   private static final Logger log = LoggerFactory.getLogger(Emperor.class);
   private static final int MAX_EVENTS = 64;
   private static final long MAX_WAIT_MILLIS = 1000;
-  static final String VERSION = "psgi-vassal-emperor 0.1.0";
-  static final int DEFAULT_DEPLOY_BATCH = 8;
+  static final String VERSION = "psgi-vassal-emperor " + Emperor.version();
 
   private final EmperorConfig config;
   private final List<Monitor> monitors;
@@ -72,24 +61,16 @@ public final class Emperor extends AbstractExecutionThreadService {
   /** Vassal names with I/O queued or under way (loop thread): their later news waits behind it. */
   private final Map<String, Integer> pendingIo = new java.util.HashMap<>();
 
-  private Emperor(EmperorConfig config, List<Monitor> monitors) {
+  EmperorEngine(EmperorConfig config, List<Monitor> monitors) {
+    if (config.forkServerSocket().isPresent()) {
+      new ForkServerClient(config.forkServerSocket().get()); // validates the path
+    }
     this.config = config;
     this.monitors = List.copyOf(monitors);
   }
 
-  public static Builder builder() {
-    return new Builder();
-  }
-
-  public EmperorConfig config() {
-    return config;
-  }
-
-  public List<Monitor> monitors() {
-    return monitors;
-  }
-
   /** The current state of every vassal, in the order they were added; at most one loop turn old. */
+  @Override
   public List<VassalView> vassals() {
     Supervisor s = supervisor;
     return s == null ? List.of() : s.views();
@@ -100,12 +81,14 @@ public final class Emperor extends AbstractExecutionThreadService {
   }
 
   /** Vassals that died before they were loyal, with their throttle. */
+  @Override
   public List<BlacklistEntry> blacklist() {
     Supervisor s = supervisor;
     return s == null ? List.of() : s.blacklist();
   }
 
   /** Everything the stats socket reports. */
+  @Override
   public EmperorStatus status() {
     return new EmperorStatus(VERSION, ProcessHandle.current().pid(), Vassal.ownUid(), Vassal.ownGid(),
         Path.of("").toAbsolutePath().toString(), monitors.stream().map(Monitor::id).toList(),
@@ -113,6 +96,7 @@ public final class Emperor extends AbstractExecutionThreadService {
   }
 
   /** Deploys under way (see {@link #deploy}). */
+  @Override
   public List<DeployView> deploys() {
     Supervisor s = supervisor;
     return s == null ? List.of() : s.deployViews();
@@ -129,15 +113,9 @@ public final class Emperor extends AbstractExecutionThreadService {
    * @return completes when the deploy has started; exceptionally (IllegalArgumentException) if
    *     {@code baseName} is no running base vassal, or the Emperor is not running
    */
+  @Override
   public java.util.concurrent.CompletableFuture<Void> deploy(String baseName) {
-    java.util.concurrent.CompletableFuture<Void> started = new java.util.concurrent.CompletableFuture<>();
-    EventLoop l = loop;
-    Supervisor s = supervisor;
-    if (l == null || s == null || !isRunning()) {
-      started.completeExceptionally(new IllegalStateException("the Emperor is not running"));
-      return started;
-    }
-    l.execute(() -> {
+    return onLoop((s, started) -> {
       String refused = s.deploy(baseName);
       if (refused == null) {
         started.complete(null);
@@ -145,13 +123,32 @@ public final class Emperor extends AbstractExecutionThreadService {
         started.completeExceptionally(new IllegalArgumentException("cannot deploy " + baseName + ": " + refused));
       }
     });
-    return started;
+  }
+
+  @Override
+  public java.util.concurrent.CompletableFuture<Integer> reloadAll() {
+    return onLoop((s, started) -> started.complete(s.reloadAll("reload of every vassal requested")));
+  }
+
+  /** Runs {@code task} on the loop, which completes the future; fails it at once if the loop is not running. */
+  private <T> java.util.concurrent.CompletableFuture<T> onLoop(
+      java.util.function.BiConsumer<Supervisor, java.util.concurrent.CompletableFuture<T>> task) {
+    java.util.concurrent.CompletableFuture<T> result = new java.util.concurrent.CompletableFuture<>();
+    EventLoop l = loop;
+    Supervisor s = supervisor;
+    if (l == null || s == null) {
+      result.completeExceptionally(new IllegalStateException("the Emperor is not running"));
+      return result;
+    }
+    l.execute(() -> task.accept(s, result));
+    return result;
   }
 
   /**
    * The TCP port of the stats server (useful when it was asked for port 0); empty without a TCP
    * stats server, and once the Emperor has closed it (stopping).
    */
+  @Override
   public OptionalInt statsPort() {
     StatsServer s = stats;
     return s != null ? s.port() : OptionalInt.empty();
@@ -168,13 +165,9 @@ public final class Emperor extends AbstractExecutionThreadService {
    * throws, Errors included, is logged and the events go on; only a {@link VirtualMachineError} is
    * left to {@code executor}.
    */
+  @Override
   public void addListener(VassalListener listener, Executor executor) {
     listeners.add(Objects.requireNonNull(listener), Objects.requireNonNull(executor));
-  }
-
-  @Override
-  protected String serviceName() {
-    return "Emperor";
   }
 
   /** Running Emperors in this JVM: the subreaper flag is ours while at least one runs. */
@@ -205,7 +198,7 @@ public final class Emperor extends AbstractExecutionThreadService {
    * listeners' thread too, and the service fails.
    */
   @Override
-  protected void startUp() {
+  public void startUp() {
     holdSubreaper();
     Supervisor s = null;
     try {
@@ -245,13 +238,13 @@ public final class Emperor extends AbstractExecutionThreadService {
         config.forkServerSocket().map(p -> ", fork server " + p).orElse(""));
     if (!config.holdSockets()) {
       log.info("vassal sockets are not held by the Emperor{}: each generation binds its own, and connections"
-          + " are refused between generations", Builder.servesInheritedSockets(config.binaryPath()) ? ""
+          + " are refused between generations", config.binaryServesInheritedSockets() ? ""
               : " (" + config.binaryPath() + " is not psgi-vassal; --emperor-hold-sockets if its configs say fd://0)");
     }
   }
 
   @Override
-  protected void run() {
+  public void run() {
     if (stats != null) {
       stats.start();
     }
@@ -309,7 +302,7 @@ public final class Emperor extends AbstractExecutionThreadService {
   }
 
   @Override
-  protected void triggerShutdown() {
+  public void triggerShutdown() {
     shutdownRequested = true;
     EventLoop l = loop;
     if (l != null) {
@@ -349,7 +342,7 @@ public final class Emperor extends AbstractExecutionThreadService {
   }
 
   @Override
-  protected void shutDown() throws InterruptedException {
+  public void shutDown() throws InterruptedException {
     if (supervisor == null) {
       return;
     }
@@ -508,296 +501,4 @@ public final class Emperor extends AbstractExecutionThreadService {
     }
   }
 
-  /**
-   * Builds an {@link Emperor}. Required: at least one monitor and the vassal binary. The defaults
-   * are uWSGI's where uWSGI has one.
-   */
-  public static final class Builder {
-    private final List<Monitor> monitors = new ArrayList<>();
-    private Path forkServerSocket;
-    private final Set<String> forkBases = new LinkedHashSet<>();
-    private String forkServerAttribute;
-    private final Set<String> collectAttributes = new LinkedHashSet<>();
-    private String binaryPath;
-    private Duration reloadMercy = Duration.ofSeconds(30);
-    private boolean gracefulShutdown;
-    private Boolean holdSockets;
-    private int deployBatch = DEFAULT_DEPLOY_BATCH;
-    private boolean deployAdopted = true;
-    private Duration throttle = Duration.ofMillis(1000);
-    private Duration maxThrottle = Duration.ofMinutes(3);
-    private Duration heartbeat = Duration.ofSeconds(30);
-    private String onDemandExtension;
-    private Path onDemandDirectory;
-    private String startHook;
-    private String stopHook;
-    private Duration hookTimeout = Duration.ofSeconds(60);
-    private String stats;
-    private Duration respawnDelay = Duration.ZERO;
-    private Duration adoptionTimeout = Duration.ofSeconds(10);
-    private Duration retryInitial = Duration.ofMillis(100);
-    private Duration retryMax = Duration.ofSeconds(2);
-    private Duration orphanScanInterval = Duration.ofSeconds(1);
-    private Duration rescanInterval = Duration.ofSeconds(3);
-    private int maxConcurrentAdoptions = 32;
-    private Map<String, String> environment = System.getenv();
-
-    private Builder() {}
-
-    /** A source of vassals; repeatable (uWSGI's --emperor may be given several times). */
-    public Builder monitor(Monitor m) {
-      monitors.add(Objects.requireNonNull(m));
-      return this;
-    }
-
-    /** Shorthand for {@code monitor(DirectoryMonitor.directory(dir))}: uWSGI's --emperor DIR. */
-    public Builder vassalDirectory(Path dir) {
-      return monitor(DirectoryMonitor.directory(dir));
-    }
-
-    /** The default fork server (--emperor-use-fork-server); without it vassals are spawned. */
-    public Builder forkServerSocket(Path socket) {
-      this.forkServerSocket = socket;
-      return this;
-    }
-
-    /** A vassal spawned with posix_spawn rather than adopted (--vassal-fork-base NAME); repeatable. */
-    public Builder forkBase(String name) {
-      this.forkBases.add(name);
-      return this;
-    }
-
-    public Builder forkBases(Collection<String> names) {
-      this.forkBases.addAll(names);
-      return this;
-    }
-
-    /**
-     * --emperor-fork-server-attr NAME: a vassal whose config has {@code NAME = SOCKET} in its
-     * {@code [emperor]} section is adopted from the fork server on SOCKET.
-     */
-    public Builder forkServerAttribute(String name) {
-      this.forkServerAttribute = name;
-      return this;
-    }
-
-    /** --emperor-collect-attr NAME: collect this {@code [emperor]} key as a vassal attribute; repeatable. */
-    public Builder collectAttribute(String name) {
-      this.collectAttributes.add(name);
-      return this;
-    }
-
-    /** The vassal program (--binary-path); a bare name is looked up in PATH. */
-    public Builder binaryPath(String binary) {
-      this.binaryPath = binary;
-      return this;
-    }
-
-    /** --reload-mercy: how long a stopping vassal may take before SIGKILL (default 30 s). */
-    public Builder reloadMercy(Duration d) {
-      this.reloadMercy = d;
-      return this;
-    }
-
-    /** --emperor-graceful-shutdown: stop vassals with 2 (graceful) instead of 0. */
-    public Builder gracefulShutdown(boolean graceful) {
-      this.gracefulShutdown = graceful;
-      return this;
-    }
-
-    /**
-     * Held sockets: the Emperor binds the one {@code http-socket} or {@code socket} a vassal's
-     * config names, once, and hands that same listening socket to every generation of the vassal
-     * as fd 0 (uWSGI's on-demand descriptor), so connections wait in its backlog while no
-     * generation accepts. Off ({@code --emperor-no-held-sockets}): each vassal binds its own.
-     * The default is on for psgi-vassal, which serves fd 0 in place of the configured socket with
-     * its address, and off for any other binary: uWSGI binds every configured socket itself and
-     * only adds fd 0 as one more, so it would find its address taken ({@code
-     * --emperor-hold-sockets} forces it on, e.g. for uWSGI configs that say {@code fd://0}).
-     */
-    public Builder holdSockets(boolean hold) {
-      this.holdSockets = hold;
-      return this;
-    }
-
-    /**
-     * --emperor-deploy-batch: how many vassals a deploy moves to the new base generation at once
-     * (default 8: a new generation costs the base one fork and the vassal its first worker, so a
-     * few at a time keep the deploy short without a burst of forks on a small host).
-     */
-    public Builder deployBatch(int n) {
-      this.deployBatch = n;
-      return this;
-    }
-
-    /**
-     * Whether a deploy (a changed base config, or {@link Emperor#deploy}) moves the vassals adopted
-     * from the base's fork server to the new generation (default true). False
-     * (--emperor-deploy-base-only) is uWSGI's behaviour: only the base restarts, and each vassal
-     * runs the old code until it is started again for another reason.
-     */
-    public Builder deployAdopted(boolean move) {
-      this.deployAdopted = move;
-      return this;
-    }
-
-    /** --emperor-throttle: the blacklist throttle step (default 1 s). */
-    public Builder throttle(Duration d) {
-      this.throttle = d;
-      return this;
-    }
-
-    /** --emperor-max-throttle: the largest blacklist throttle (default 3 min). */
-    public Builder maxThrottle(Duration d) {
-      this.maxThrottle = d;
-      return this;
-    }
-
-    /** --emperor-heartbeat: a vassal silent this long after its first heartbeat is killed (default 30 s; ZERO: never). */
-    public Builder heartbeat(Duration d) {
-      this.heartbeat = d;
-      return this;
-    }
-
-    /** --emperor-on-demand-extension EXT (appended to the config's path as is, e.g. ".socket"). */
-    public Builder onDemandExtension(String ext) {
-      this.onDemandExtension = ext;
-      return this;
-    }
-
-    /** --emperor-on-demand-directory DIR: on-demand sockets are DIR/NAME.socket. */
-    public Builder onDemandDirectory(Path dir) {
-      this.onDemandDirectory = dir;
-      return this;
-    }
-
-    /** --vassals-start-hook: run before each vassal starts, with its name as argument. */
-    public Builder startHook(String command) {
-      this.startHook = command;
-      return this;
-    }
-
-    /** --vassals-stop-hook: run after each vassal dies, with its name as argument. */
-    public Builder stopHook(String command) {
-      this.stopHook = command;
-      return this;
-    }
-
-    /**
-     * How long a hook may run before it is killed, with every process of its process group (default
-     * 60 s); the Emperor's stop waits for a running hook no longer than that.
-     */
-    public Builder hookTimeout(Duration d) {
-      this.hookTimeout = d;
-      return this;
-    }
-
-    /** --emperor-stats ADDR: host:port (port 0 picks one, see {@link Emperor#statsPort()}) or a UNIX path. */
-    public Builder stats(String address) {
-      this.stats = address;
-      return this;
-    }
-
-    /** How long a loyal vassal that died unexpectedly waits before its respawn (default 0). */
-    public Builder respawnDelay(Duration d) {
-      this.respawnDelay = d;
-      return this;
-    }
-
-    /** How long a fork server may take to answer one adoption (default 10 s); then it is retried. */
-    public Builder adoptionTimeout(Duration d) {
-      this.adoptionTimeout = d;
-      return this;
-    }
-
-    /** Delays between retries of a failed start, and between probes of a fork server that does not answer. */
-    public Builder retryBackoff(Duration initial, Duration max) {
-      this.retryInitial = initial;
-      this.retryMax = max;
-      return this;
-    }
-
-    public Builder orphanScanInterval(Duration d) {
-      this.orphanScanInterval = d;
-      return this;
-    }
-
-    /** --emperor-freq: how often directory monitors rescan, besides file-system notifications (default 3 s). */
-    public Builder rescanInterval(Duration d) {
-      this.rescanInterval = d;
-      return this;
-    }
-
-    /** Requests outstanding at once per fork server (default 32); the others queue, none is dropped. */
-    public Builder maxConcurrentAdoptions(int n) {
-      this.maxConcurrentAdoptions = n;
-      return this;
-    }
-
-    /** Environment passed to spawned vassals and hooks (default: the JVM's). */
-    public Builder environment(Map<String, String> env) {
-      this.environment = env;
-      return this;
-    }
-
-    /** @throws IllegalArgumentException or IllegalStateException naming what is wrong */
-    public Emperor build() {
-      if (monitors.isEmpty()) {
-        throw new IllegalStateException("at least one monitor is required (e.g. vassalDirectory)");
-      }
-      Set<String> ids = new HashSet<>();
-      for (Monitor m : monitors) {
-        if (!ids.add(m.id())) {
-          throw new IllegalArgumentException("two monitors share the id " + m.id());
-        }
-      }
-      if (binaryPath == null || binaryPath.isEmpty()) {
-        throw new IllegalStateException("binaryPath is required");
-      }
-      if (forkServerSocket != null) {
-        new ForkServerClient(forkServerSocket); // validates the path
-      }
-      for (Duration d : List.of(reloadMercy, throttle, maxThrottle, heartbeat, hookTimeout, respawnDelay,
-          adoptionTimeout, retryInitial, retryMax, orphanScanInterval, rescanInterval)) {
-        if (d.isNegative()) {
-          throw new IllegalArgumentException("negative duration " + d);
-        }
-      }
-      if (deployBatch < 1) {
-        throw new IllegalArgumentException("deployBatch must be at least 1");
-      }
-      if (maxConcurrentAdoptions < 1) {
-        throw new IllegalArgumentException("maxConcurrentAdoptions must be at least 1");
-      }
-      Optional<ListenAddress> statsAddress = Optional.ofNullable(stats).map(ListenAddress::parse);
-      return new Emperor(new EmperorConfig(
-          Optional.ofNullable(forkServerSocket).map(p -> p.toAbsolutePath().normalize()), forkBases,
-          Optional.ofNullable(forkServerAttribute), collectAttributes, resolveBinary(binaryPath, environment),
-          reloadMercy, gracefulShutdown, throttle, maxThrottle, heartbeat, Optional.ofNullable(onDemandExtension),
-          Optional.ofNullable(onDemandDirectory).map(p -> p.toAbsolutePath().normalize()),
-          Optional.ofNullable(startHook), Optional.ofNullable(stopHook), hookTimeout, statsAddress, respawnDelay,
-          adoptionTimeout, retryInitial, retryMax, orphanScanInterval, rescanInterval, maxConcurrentAdoptions,
-          holdSockets != null ? holdSockets : servesInheritedSockets(binaryPath), deployBatch, deployAdopted,
-          environment), monitors);
-    }
-
-    /** Whether {@code binary} is psgi-vassal (by name), which takes a held socket at fd 0. */
-    static boolean servesInheritedSockets(String binary) {
-      return Path.of(binary).getFileName().toString().startsWith("psgi-vassal");
-    }
-
-    /** posix_spawn does no PATH search, and argv[0] must be the same string the fork server gets. */
-    static String resolveBinary(String binary, Map<String, String> env) {
-      if (binary.contains("/")) {
-        return Path.of(binary).toAbsolutePath().normalize().toString();
-      }
-      for (String dir : env.getOrDefault("PATH", "/usr/local/bin:/usr/bin:/bin").split(File.pathSeparator)) {
-        Path candidate = Path.of(dir.isEmpty() ? "." : dir, binary);
-        if (Files.isExecutable(candidate) && !Files.isDirectory(candidate)) {
-          return candidate.toAbsolutePath().normalize().toString();
-        }
-      }
-      throw new IllegalArgumentException("binary " + binary + " not found in PATH");
-    }
-  }
 }

@@ -1,4 +1,4 @@
-package io.psgivassal.emperor.core;
+package io.psgivassal.emperor.api;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -131,12 +131,16 @@ public record VassalSpec(String name, Config config, Start start, Optional<Liste
     return config instanceof FileConfig f ? f.path().toString() : "emperor://" + name;
   }
 
+  static List<String> configExtensions() {
+    return FLAGS.stream().map(Map.Entry::getKey).toList();
+  }
+
   private static void checkName(String name) {
     if (name.isEmpty() || name.contains("/") || name.contains("\0") || name.equals(".") || name.equals("..")) {
       throw new IllegalArgumentException("vassal name '" + name + "' must be a plain file name");
     }
     if (!isValidConfigName(name)) {
-      throw new IllegalArgumentException("vassal name '" + name + "' must end in .ini, .xml, .yml, .yaml, .js or .json"
+      throw new IllegalArgumentException("vassal name '" + name + "' must end in " + String.join(", ", configExtensions())
           + " and be at most " + MAX_NAME + " characters (it selects the vassal's config flag, as in uWSGI)");
     }
   }

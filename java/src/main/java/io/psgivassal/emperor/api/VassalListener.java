@@ -1,4 +1,4 @@
-package io.psgivassal.emperor.core;
+package io.psgivassal.emperor.api;
 
 /** Receives vassal events, in order, on the executor it was registered with. */
 @FunctionalInterface

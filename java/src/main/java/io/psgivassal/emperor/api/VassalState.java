@@ -1,4 +1,4 @@
-package io.psgivassal.emperor.core;
+package io.psgivassal.emperor.api;
 
 import java.util.EnumMap;
 import java.util.EnumSet;
@@ -6,7 +6,7 @@ import java.util.Map;
 
 /**
  * Where a vassal is in its life cycle. {@link #canMoveTo} holds every move the Emperor makes;
- * {@link Vassal}'s transitions are checked against it.
+ * the engine checks every transition against it.
  */
 public enum VassalState {
   /** Being started with posix_spawn (or its start hook runs, or a failed spawn waits to be retried). */
@@ -61,12 +61,12 @@ public enum VassalState {
   }
 
   /** Whether the life cycle has a move from this state to {@code next}. */
-  boolean canMoveTo(VassalState next) {
+  public boolean canMoveTo(VassalState next) {
     return next == this || MOVES.get(this).contains(next);
   }
 
   /** Whether moving from this state to {@code next} is progress worth reporting. */
-  boolean isBefore(VassalState next) {
+  public boolean isBefore(VassalState next) {
     return ordinal() < next.ordinal();
   }
 

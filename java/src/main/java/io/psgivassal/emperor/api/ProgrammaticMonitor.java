@@ -1,6 +1,5 @@
-package io.psgivassal.emperor.monitor;
+package io.psgivassal.emperor.api;
 
-import io.psgivassal.emperor.core.VassalSpec;
 import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.Map;

@@ -1,4 +1,4 @@
-package io.psgivassal.emperor.monitor;
+package io.psgivassal.emperor.api;
 
 /**
  * A source of vassals (uWSGI's imperial monitor): it tells the Emperor which vassals exist, when

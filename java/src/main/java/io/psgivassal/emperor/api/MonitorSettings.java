@@ -1,4 +1,4 @@
-package io.psgivassal.emperor.monitor;
+package io.psgivassal.emperor.api;
 
 import java.nio.file.Path;
 import java.time.Duration;
@@ -23,6 +23,6 @@ public record MonitorSettings(Set<String> attributes, Optional<String> onDemandE
   }
 
   public static MonitorSettings defaults() {
-    return new MonitorSettings(Set.of(), Optional.empty(), Optional.empty(), Duration.ofSeconds(3));
+    return new MonitorSettings(Set.of(), Optional.empty(), Optional.empty(), Defaults.RESCAN_INTERVAL);
   }
 }

@@ -1,4 +1,4 @@
-package io.psgivassal.emperor.core;
+package io.psgivassal.emperor.api;
 
 import java.nio.file.Path;
 import java.time.Instant;
@@ -16,10 +16,5 @@ public record DeployView(String base, Path forkServer, int generation, Instant s
     int moved, List<String> failed) {
   public DeployView {
     failed = List.copyOf(failed);
-  }
-
-  static DeployView of(Deploy d) {
-    return new DeployView(d.base.name(), d.socket, d.target, d.started, d.rolling, d.inProgress.size(), d.redeployed,
-        d.failed);
   }
 }

@@ -1,6 +1,5 @@
-package io.psgivassal.emperor.core;
+package io.psgivassal.emperor.api;
 
-import io.psgivassal.emperor.natives.ExitStatus;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Optional;
@@ -46,19 +45,5 @@ public record VassalEvent(Type type, String vassal, int pid, boolean adopted, Op
     DEPLOY_FAILED,
     /** Every vassal of the base's fork server runs the new generation; the detail gives the counts. */
     DEPLOY_FINISHED
-  }
-
-  static VassalEvent of(Type type, Vassal v, String detail) {
-    return new VassalEvent(type, v.name(), v.pid(), v.adopted(), Optional.empty(), Optional.empty(), detail, Instant.now());
-  }
-
-  static VassalEvent died(Vassal v, int pid, ExitStatus status) {
-    return new VassalEvent(Type.DIED, v.name(), pid, v.adopted(), Optional.of(status), Optional.empty(),
-        status.toString(), Instant.now());
-  }
-
-  static VassalEvent blacklisted(Vassal v, Duration throttle, int attempt) {
-    return new VassalEvent(Type.BLACKLISTED, v.name(), 0, v.adopted(), Optional.empty(), Optional.of(throttle),
-        "attempt " + attempt, Instant.now());
   }
 }

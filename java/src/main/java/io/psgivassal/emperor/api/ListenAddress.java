@@ -1,7 +1,5 @@
-package io.psgivassal.emperor.core;
+package io.psgivassal.emperor.api;
 
-import java.net.InetAddress;
-import java.net.UnknownHostException;
 import java.nio.file.Path;
 import java.util.Optional;
 
@@ -39,43 +37,6 @@ public record ListenAddress(String text, Optional<String> host, int port, Option
 
   public boolean isTcp() {
     return unixPath.isEmpty();
-  }
-
-  /** Name resolution (DNS, /etc/hosts); a test swaps it. Never called for an address literal. */
-  static volatile Resolver resolver = InetAddress::getByName;
-
-  /** Resolves a host name. */
-  @FunctionalInterface
-  interface Resolver {
-    InetAddress resolve(String host) throws UnknownHostException;
-  }
-
-  /** Whether binding it means resolving a host name, which may block on a slow resolver: never on the loop. */
-  boolean needsResolver() {
-    if (!isTcp()) {
-      return false;
-    }
-    String h = host.orElseThrow();
-    return !(h.isEmpty() || h.equals("*") || com.google.common.net.InetAddresses.isInetAddress(h));
-  }
-
-  /**
-   * The address to bind: an empty host, "*" or "0.0.0.0" mean every IPv4 interface, as in uWSGI.
-   * A literal is parsed without a resolver; a name is resolved ({@link #needsResolver}).
-   */
-  InetAddress inetAddress() {
-    String h = host.orElseThrow();
-    if (h.isEmpty() || h.equals("*")) {
-      return com.google.common.net.InetAddresses.forString("0.0.0.0");
-    }
-    if (com.google.common.net.InetAddresses.isInetAddress(h)) {
-      return com.google.common.net.InetAddresses.forString(h);
-    }
-    try {
-      return resolver.resolve(h);
-    } catch (UnknownHostException e) {
-      throw new IllegalArgumentException("socket address '" + text + "': unknown host '" + h + "'", e);
-    }
   }
 
   @Override

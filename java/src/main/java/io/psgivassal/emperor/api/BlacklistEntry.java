@@ -1,4 +1,4 @@
-package io.psgivassal.emperor.core;
+package io.psgivassal.emperor.api;
 
 import java.time.Duration;
 import java.time.Instant;

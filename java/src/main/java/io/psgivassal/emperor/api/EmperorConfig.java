@@ -1,4 +1,4 @@
-package io.psgivassal.emperor.core;
+package io.psgivassal.emperor.api;
 
 import java.nio.file.Path;
 import java.time.Duration;
@@ -43,5 +43,14 @@ public record EmperorConfig(
     forkBaseNames = Set.copyOf(forkBaseNames);
     collectAttributes = Set.copyOf(collectAttributes);
     environment = Map.copyOf(environment);
+  }
+
+  /** Whether the vassal binary is psgi-vassal (by name), which takes a held socket at fd 0. */
+  public boolean binaryServesInheritedSockets() {
+    return servesInheritedSockets(binaryPath);
+  }
+
+  static boolean servesInheritedSockets(String binary) {
+    return Path.of(binary).getFileName().toString().startsWith("psgi-vassal");
   }
 }

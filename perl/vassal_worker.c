@@ -65,7 +65,12 @@
 #define ACCEPT_BATCH    16      /* connections accepted in a row while each one is done at once */
 #define LIMIT_POST_DEFAULT (1024 * 1024 * 1024)   /* limit_post not given: 1 GiB (0: none) */
 #define MAX_CONNS_DEFAULT  1024    /* max_connections not given */
+#define BODY_TIMEOUT_DEFAULT 300    /* body_timeout not given */
 #define EMPTY_LINES_MAX 4       /* empty lines taken before a request line (RFC 9112 2.2: at least one) */
+
+#define CLOCK_NONE 0
+#define CLOCK_HEAD 1
+#define CLOCK_BODY 2
 
 typedef struct { char *p; size_t len, cap; } vbuf;
 
@@ -93,12 +98,14 @@ typedef struct vconn {
     size_t lingered;                /* bytes read and dropped while lingering */
     UV nreq;
     struct vconn *prev, *next;      /* in W.lists[list] */
-    /* the request head's clock (header-timeout): running from the accept,
-     * or on a keep-alive connection from the first byte after the previous
-     * request, until the head is complete; in W.heads while it runs */
-    int head_clock;
-    double head_deadline;
-    struct vconn *hprev, *hnext;
+    /* the request's clock: the head's (header-timeout), running from the
+     * accept, or on a keep-alive connection from the first byte after the
+     * previous request, until the head is complete; then the body's
+     * (body-timeout) until the body is complete. In W.clocks[clock]. */
+    int clock;                      /* CLOCK_NONE, CLOCK_HEAD or CLOCK_BODY */
+    double clock_deadline;
+    struct vconn *cprev, *cnext;
+    struct vbody *body;             /* the request whose body is being read */
     int empty_lines;                /* before this request line */
     struct vconn *dead_next;        /* in W.graveyard */
     int port;
@@ -173,7 +180,8 @@ static struct {
     int wake_kind;
     int max_conns, nconns;
     vlist lists[LIST_LAST + 1];
-    vlist heads;            /* connections whose head clock runs, by head_deadline */
+    vlist clocks[CLOCK_BODY + 1];   /* connections whose clock runs, by clock_deadline */
+    double body_timeout;            /* body-timeout: a request body's total time */
     vconn *graveyard;
     vconn *pool;            /* closed connections kept for reuse, with their buffers */
     int npool;
@@ -399,40 +407,58 @@ list_append(vconn *c, int which, double deadline)
     l->tail = c;
 }
 
-/* The head clock: started once per request head, never restarted by what
- * arrives, so that a client sending its head a byte (or an empty line) at a
- * time cannot hold the connection longer than header-timeout. Every clock
- * runs for the same time from when it starts: W.heads is in deadline order
- * by appending. */
+/* A request's clocks, the head's and then the body's: each started once,
+ * never restarted by what arrives, so that a client sending its request a
+ * byte (or an empty line) at a time cannot hold the connection longer than
+ * header-timeout or body-timeout. Every clock of a kind runs for the same
+ * time from when it starts: each of W.clocks is in deadline order by
+ * appending. */
+static void
+clock_start(vconn *c, int which, double timeout, double now)
+{
+    vlist *l = &W.clocks[which];
+    if (c->clock) return;
+    c->clock = which;
+    c->clock_deadline = now + timeout;
+    c->cprev = l->tail;
+    c->cnext = NULL;
+    if (l->tail) l->tail->cnext = c; else l->head = c;
+    l->tail = c;
+}
+
+static void
+clock_stop(vconn *c)
+{
+    vlist *l = &W.clocks[c->clock];
+    if (!c->clock) return;
+    if (c->cprev) c->cprev->cnext = c->cnext; else l->head = c->cnext;
+    if (c->cnext) c->cnext->cprev = c->cprev; else l->tail = c->cprev;
+    c->cprev = c->cnext = NULL;
+    c->clock = CLOCK_NONE;
+}
+
 static void
 head_clock_start(vconn *c, double now)
 {
-    if (c->head_clock) return;
-    c->head_clock = 1;
-    c->head_deadline = now + W.header_timeout;
-    c->hprev = W.heads.tail;
-    c->hnext = NULL;
-    if (W.heads.tail) W.heads.tail->hnext = c; else W.heads.head = c;
-    W.heads.tail = c;
+    clock_start(c, CLOCK_HEAD, W.header_timeout, now);
 }
 
 static void
 head_clock_stop(vconn *c)
 {
-    if (!c->head_clock) return;
-    if (c->hprev) c->hprev->hnext = c->hnext; else W.heads.head = c->hnext;
-    if (c->hnext) c->hnext->hprev = c->hprev; else W.heads.tail = c->hprev;
-    c->hprev = c->hnext = NULL;
-    c->head_clock = 0;
+    if (c->clock == CLOCK_HEAD) clock_stop(c);
     c->empty_lines = 0;
 }
+
+static void body_discard(vconn *c);
 
 static void
 conn_close(vconn *c)
 {
     if (c->closed) return;
     list_remove(c);
-    head_clock_stop(c);
+    clock_stop(c);
+    body_discard(c);
     /* an fd the app dup()ed (psgix.io) would keep the epoll registration alive */
     if (c->registered) epoll_ctl(W.epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
@@ -517,7 +543,8 @@ conn_close_lingering(vconn *c)
     double deadline;
     if (c->closed) return;
     list_remove(c);
-    head_clock_stop(c);
+    clock_stop(c);
+    body_discard(c);
     shutdown(c->fd, SHUT_WR);
     c->len = 0;
     if (!W.stop_reason && !vassal_stop_signal) {
@@ -624,6 +651,16 @@ send_error(vconn *c, int status)
 {
     char buf[512];
     send_all(c->fd, buf, error_response(buf, sizeof(buf), status), W.socket_timeout);
+}
+
+/* An error response sent only if the socket takes it at once: for a
+ * client too slow to wait for. */
+static void
+send_error_now(vconn *c, int status)
+{
+    char buf[512];
+    size_t n = error_response(buf, sizeof(buf), status);
+    if (send(c->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) { /* the client will see the close */ }
 }
 
 static void
@@ -774,133 +811,283 @@ vassal_input_read(pTHX_ vassal_input *in, char *dst, size_t len)
     return (SSize_t)n;
 }
 
-/* Reads a Content-Length body. 0, -1 (client gone or too slow: close), 500. */
-static int
-read_body_length(pTHX_ vconn *c, size_t *pos, UV n, vassal_input *in)
+/* A request body being read in the event loop, before the app is called:
+ * the connection waits in the epoll set like any other (LIST_PARTIAL, each
+ * wait within socket-timeout) with its body clock running (body-timeout in
+ * all), so a slow client holds a connection but never the worker. The env
+ * is built from the head before (the head's bytes are gone by then). */
+typedef struct vbody {
+    SV *envrv;              /* the request's env, owned until the app is called */
+    vassal_input *in;       /* its psgi.input */
+    int chunked;
+    int chunk_state;        /* chunked: which part of the framing comes next */
+    UV left;                /* bytes still to come: of the body, or of this chunk */
+    UV total;               /* chunked: data bytes so far */
+    size_t trailer;         /* chunked: trailer bytes so far */
+    /* for the response */
+    UV serial;
+    int keep, proto, minor, is_head;
+    char protocol[16];
+} vbody;
+
+enum { CHUNK_SIZE_LINE, CHUNK_DATA, CHUNK_DATA_END, CHUNK_TRAILER };
+
+/* Where reading a body stands. */
+typedef enum {
+    BODY_COMPLETE,          /* the app can be called */
+    BODY_NEED_MORE,         /* the socket has nothing more for now */
+    BODY_CLIENT_GONE,       /* EOF, a read error: close quietly */
+    BODY_MALFORMED,         /* 400: bad chunked framing */
+    BODY_TOO_LARGE,         /* 413: over limit-post */
+    BODY_STORE_FAILED       /* 500: no memory or temporary file for it */
+} body_state;
+
+/* Frees a connection's unfinished body and the env it was for. */
+static void
+body_discard(vconn *c)
 {
-    size_t avail = c->len - *pos;
-    size_t take = avail < n ? avail : (size_t)n;
-    if (n > W.post_buffering && input_spill(aTHX_ in) < 0) return 500;
-    if (in->data) SvGROW(in->data, (STRLEN)n + 1);
-    if (input_append(aTHX_ in, c->buf + *pos, take) < 0) return 500;
-    *pos += take;
-    n -= take;
-    while (n > 0) {
+    vbody *b = c->body;
+    if (!b) return;
+    {
+        dTHX;
+        c->body = NULL;
+        SvREFCNT_dec(b->envrv);
+        Safefree(b);
+    }
+}
+
+/* Takes the Content-Length body's bytes that are in c->buf. */
+static body_state
+length_take(pTHX_ vconn *c, vbody *b)
+{
+    size_t take = c->len < b->left ? c->len : (size_t)b->left;
+    if (input_append(aTHX_ b->in, c->buf, take) < 0) return BODY_STORE_FAILED;
+    b->left -= take;
+    conn_consume(c, &take);     /* take is 0 after this */
+    return b->left ? BODY_NEED_MORE : BODY_COMPLETE;
+}
+
+/* A chunk-size line (chunk-size [ chunk-ext ], its CRLF already checked
+ * and cut) into *size; 0 when it is malformed. */
+static int
+chunk_size_line(const char *p, const char *e, UV *size)
+{
+    int digits = 0;
+    *size = 0;
+    while (p < e) {
+        int v;
+        char ch = *p;
+        if (ch >= '0' && ch <= '9') v = ch - '0';
+        else if (ch >= 'a' && ch <= 'f') v = ch - 'a' + 10;
+        else if (ch >= 'A' && ch <= 'F') v = ch - 'A' + 10;
+        else break;
+        if (++digits > 15) return 0;
+        *size = *size * 16 + (UV)v;
+        p++;
+    }
+    if (!digits) return 0;
+    while (p < e && (*p == ' ' || *p == '\t')) p++;
+    if (p < e) {
+        if (*p != ';') return 0;
+        for (; p < e; p++) {
+            unsigned char ch = (unsigned char)*p;
+            if ((ch < 0x20 && ch != '\t') || ch == 0x7f) return 0;
+        }
+    }
+    return 1;
+}
+
+/* Takes what c->buf holds of a chunked body, a whole framing line (or the
+ * CRLF after a chunk's data) at a time: an incomplete one stays in c->buf
+ * until more arrives. */
+static body_state
+chunked_take(pTHX_ vconn *c, vbody *b)
+{
+    size_t pos = 0;
+    body_state st = BODY_NEED_MORE;
+    for (;;) {
+        size_t avail = c->len - pos;
+        const char *s = c->buf + pos, *nl;
+        size_t l;
+        if (b->chunk_state == CHUNK_DATA) {
+            size_t take = avail < b->left ? avail : (size_t)b->left;
+            if (!b->left) { b->chunk_state = CHUNK_DATA_END; continue; }
+            if (!avail) break;
+            if (input_append(aTHX_ b->in, s, take) < 0) { st = BODY_STORE_FAILED; break; }
+            pos += take;
+            b->left -= take;
+            continue;
+        }
+        if (b->chunk_state == CHUNK_DATA_END) {
+            if (avail && s[0] != '\r') { st = BODY_MALFORMED; break; }
+            if (avail < 2) break;
+            if (s[1] != '\n') { st = BODY_MALFORMED; break; }
+            pos += 2;
+            b->chunk_state = CHUNK_SIZE_LINE;
+            continue;
+        }
+        /* a chunk-size line or a trailer field: framing lines end with CRLF,
+         * no bare-LF leniency here */
+        if (!(nl = memchr(s, '\n', avail))) {
+            if (avail > (b->chunk_state == CHUNK_SIZE_LINE ? CHUNK_LINE_MAX : W.buffer_size))
+                st = BODY_MALFORMED;
+            break;
+        }
+        l = (size_t)(nl - s);
+        if (!l || s[l - 1] != '\r') { st = BODY_MALFORMED; break; }
+        l--;
+        pos += l + 2;
+        if (b->chunk_state == CHUNK_TRAILER) {     /* dropped, up to an empty line */
+            if (!l) { st = BODY_COMPLETE; break; }
+            b->trailer += l;
+            if (b->trailer > W.buffer_size) { st = BODY_MALFORMED; break; }
+            continue;
+        }
+        if (!chunk_size_line(s, s + l, &b->left)) { st = BODY_MALFORMED; break; }
+        if (!b->left) { b->chunk_state = CHUNK_TRAILER; continue; }
+        if (W.limit_post && b->total + b->left > W.limit_post) { st = BODY_TOO_LARGE; break; }
+        b->total += b->left;
+        b->chunk_state = CHUNK_DATA;
+    }
+    conn_consume(c, &pos);
+    return st;
+}
+
+/* Reads without waiting. >0 bytes, 0 EOF, -1 error, -4 nothing there. */
+static ssize_t
+read_now(int fd, char *dst, size_t max)
+{
+    for (;;) {
+        ssize_t n = read(fd, dst, max);
+        if (n >= 0) return n;
+        if (errno == EINTR) continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? -4 : -1;
+    }
+}
+
+/* Reads c's body as far as the socket has it, without waiting. A
+ * Content-Length body kept in memory is read straight into its SV, one
+ * spooled through the scratch buffer; a chunked one through c->buf (its
+ * framing is parsed there), at most buffer-size or 16 KiB. */
+static body_state
+body_pump(pTHX_ vconn *c)
+{
+    vbody *b = c->body;
+    size_t chunk_room = W.buffer_size > 16384 ? W.buffer_size : 16384;
+    for (;;) {
+        body_state st = b->chunked ? chunked_take(aTHX_ c, b) : length_take(aTHX_ c, b);
         ssize_t r;
-        if (in->data) {
-            r = recv_some(c->fd, SvPVX(in->data) + SvCUR(in->data), (size_t)n, W.socket_timeout);
-            if (r <= 0) return -1;
-            c->more = (UV)r == n;
-            SvCUR_set(in->data, SvCUR(in->data) + (STRLEN)r);
-            in->size += r;
+        if (st != BODY_NEED_MORE) return st;
+        if (b->chunked) {
+            r = conn_read(c, chunk_room, 0);
+            if (r == -3) return BODY_MALFORMED;     /* a framing line that fills it */
+        }
+        else if (b->in->data) {
+            r = read_now(c->fd, SvPVX(b->in->data) + SvCUR(b->in->data), (size_t)b->left);
+            if (r > 0) {
+                c->more = (UV)r == b->left;
+                SvCUR_set(b->in->data, SvCUR(b->in->data) + (STRLEN)r);
+                b->in->size += r;
+                b->left -= (UV)r;
+            }
         }
         else {
-            r = recv_some(c->fd, W.scratch, n < SCRATCH_SIZE ? (size_t)n : SCRATCH_SIZE, W.socket_timeout);
-            if (r <= 0) return -1;
-            c->more = (UV)r == n || r == SCRATCH_SIZE;
-            if (input_append(aTHX_ in, W.scratch, (size_t)r) < 0) return 500;
-        }
-        n -= (UV)r;
-    }
-    if (in->data) SvPVX(in->data)[SvCUR(in->data)] = '\0';
-    return 0;
-}
-
-/* Makes at least one more byte available after *pos (compacting first). */
-static int
-chunk_fill(vconn *c, size_t *pos, size_t limit)
-{
-    ssize_t r;
-    conn_consume(c, pos);
-    r = conn_read(c, limit, W.socket_timeout);
-    return r > 0 ? 0 : -1;
-}
-
-/* Reads a chunked body. 0, -1 (close quietly), 400, 413, 500. */
-static int
-read_body_chunked(pTHX_ vconn *c, size_t *pos, vassal_input *in, UV *total_out)
-{
-    UV total = 0;
-    size_t limit = W.buffer_size > 16384 ? W.buffer_size : 16384;
-    size_t trailer = 0;
-    for (;;) {
-        const char *p, *nl, *e;
-        UV size = 0;
-        int digits = 0;
-        /* chunk-size [ chunk-ext ] CRLF */
-        while (!(nl = memchr(c->buf + *pos, '\n', c->len - *pos))) {
-            if (c->len - *pos > CHUNK_LINE_MAX) return 400;
-            if (chunk_fill(c, pos, limit) < 0) return -1;
-        }
-        p = c->buf + *pos;
-        e = nl;
-        /* chunked framing lines end with CRLF: no bare-LF leniency here */
-        if (e == p || e[-1] != '\r') return 400;
-        e--;
-        while (p < e) {
-            int v;
-            char ch = *p;
-            if (ch >= '0' && ch <= '9') v = ch - '0';
-            else if (ch >= 'a' && ch <= 'f') v = ch - 'a' + 10;
-            else if (ch >= 'A' && ch <= 'F') v = ch - 'A' + 10;
-            else break;
-            if (++digits > 15) return 400;
-            size = size * 16 + (UV)v;
-            p++;
-        }
-        if (!digits) return 400;
-        while (p < e && (*p == ' ' || *p == '\t')) p++;
-        if (p < e) {
-            if (*p != ';') return 400;
-            for (; p < e; p++) {
-                unsigned char ch = (unsigned char)*p;
-                if ((ch < 0x20 && ch != '\t') || ch == 0x7f) return 400;
+            r = read_now(c->fd, W.scratch, b->left < SCRATCH_SIZE ? (size_t)b->left : SCRATCH_SIZE);
+            if (r > 0) {
+                c->more = (UV)r == b->left || r == SCRATCH_SIZE;
+                if (input_append(aTHX_ b->in, W.scratch, (size_t)r) < 0) return BODY_STORE_FAILED;
+                b->left -= (UV)r;
             }
         }
-        *pos = (size_t)(nl - c->buf) + 1;
-        if (size == 0) break;
-        if (W.limit_post && total + size > W.limit_post) return 413;
-        total += size;
-        while (size > 0) {
-            size_t avail = c->len - *pos;
-            size_t take;
-            if (!avail) {
-                if (chunk_fill(c, pos, limit) < 0) return -1;
-                avail = c->len - *pos;
-            }
-            take = avail < size ? avail : (size_t)size;
-            if (input_append(aTHX_ in, c->buf + *pos, take) < 0) return 500;
-            *pos += take;
-            size -= take;
-        }
-        /* the CRLF after the data */
-        while (c->len - *pos < 1)
-            if (chunk_fill(c, pos, limit) < 0) return -1;
-        if (c->buf[*pos] != '\r') return 400;
-        while (c->len - *pos < 2)
-            if (chunk_fill(c, pos, limit) < 0) return -1;
-        if (c->buf[*pos + 1] != '\n') return 400;
-        *pos += 2;
+        if (r == -4) return BODY_NEED_MORE;
+        if (r <= 0) return BODY_CLIENT_GONE;
     }
-    /* trailer fields (dropped), up to an empty line */
-    for (;;) {
-        const char *nl, *s;
-        size_t l;
-        while (!(nl = memchr(c->buf + *pos, '\n', c->len - *pos))) {
-            if (c->len - *pos > W.buffer_size) return 400;
-            if (chunk_fill(c, pos, limit) < 0) return -1;
-        }
-        s = c->buf + *pos;
-        l = (size_t)(nl - s);
-        if (!l || s[l - 1] != '\r') return 400;
-        l--;
-        *pos = (size_t)(nl - c->buf) + 1;
-        if (!l) break;
-        trailer += l;
-        if (trailer > W.buffer_size) return 400;
+}
+
+/* Starts reading a body for the request whose env is envrv: Content-Length
+ * bytes, or chunked when length < 0. The env's psgi.input is set here. */
+static vbody *
+body_begin(pTHX_ vconn *c, SV *envrv, IV length)
+{
+    vbody *b;
+    vassal_input *in = input_alloc(aTHX_ length > 0 && length <= (IV)W.post_buffering ? (size_t)length : 0);
+    ESTORE((HV *)SvRV(envrv), E_PSGI_INPUT, input_wrap(aTHX_ in, W.input_stash));
+    Newxz(b, 1, vbody);
+    b->envrv = SvREFCNT_inc_simple_NN(envrv);
+    b->in = in;
+    b->serial = W.serial;
+    if (length < 0) {
+        b->chunked = 1;
+        b->chunk_state = CHUNK_SIZE_LINE;
     }
-    if (in->data) SvPVX(in->data)[SvCUR(in->data)] = '\0';
-    *total_out = total;
+    else
+        b->left = (UV)length;
+    c->body = b;
+    clock_start(c, CLOCK_BODY, W.body_timeout, vassal_monotonic());
+    if (length > (IV)W.post_buffering && input_spill(aTHX_ in) < 0) {
+        body_discard(c);
+        return NULL;
+    }
+    return b;
+}
+
+static int run_request(pTHX_ vconn *c, SV *envrv, int keepalive);
+
+/* The body is complete: calls the app. Returns run_request's answer. */
+static int
+body_run(pTHX_ vconn *c)
+{
+    vbody *b = c->body;
+    HV *env = (HV *)SvRV(b->envrv);
+    int rc;
+    c->body = NULL;
+    clock_stop(c);
+    if (b->in->data) SvPVX(b->in->data)[SvCUR(b->in->data)] = '\0';
+    if (b->chunked) {
+        EDELETE(env, E_HTTP_TRANSFER_ENCODING);
+        ESTORE(env, E_CONTENT_LENGTH, newSVuv(b->total));
+    }
+    W.r.serial = b->serial;
+    W.r.proto = b->proto;
+    W.r.minor = b->minor;
+    W.r.head = b->is_head;
+    memcpy(W.r.protocol, b->protocol, sizeof(W.r.protocol));
+    ENTER;
+    SAVETMPS;
+    rc = run_request(aTHX_ c, sv_2mortal(b->envrv), b->keep);
+    FREETMPS;
+    LEAVE;
+    Safefree(b);
+    return rc;
+}
+
+/* Reads what has come of c's body; calls the app when it is complete,
+ * parks the connection when more must come, refuses the request when the
+ * body is bad. Returns 1 when the connection can take another request. */
+static int
+body_advance(pTHX_ vconn *c)
+{
+    body_state st = body_pump(aTHX_ c);
+    switch (st) {
+    case BODY_COMPLETE:
+        return body_run(aTHX_ c);
+    case BODY_NEED_MORE:
+        conn_park(c, LIST_PARTIAL);
+        return 0;
+    case BODY_CLIENT_GONE:
+        conn_close(c);
+        return 0;
+    case BODY_MALFORMED:
+        refuse(c, 400, "malformed chunked body");
+        return 0;
+    case BODY_TOO_LARGE:
+        vlog("chunked request body over limit-post (%" UVuf ")", W.limit_post);
+        refuse(c, 413, "body too large");
+        return 0;
+    case BODY_STORE_FAILED:
+        refuse(c, 500, "cannot store the body");
+        return 0;
+    }
     return 0;
 }
 
@@ -1540,6 +1727,7 @@ run_request(pTHX_ vconn *c, SV *envrv, int keepalive)
 
     W.r.c = c;
     W.r.active = 1;
+    if (W.slot) W.slot->busy_since = vassal_monotonic();
     W.r.keepalive = keepalive && !vassal_stop_signal
         && !(W.max_requests && W.served + 1 >= W.max_requests);
     W.r.started = W.r.finished = W.r.chunked = W.r.skip_body = W.r.failed = W.r.io_taken = 0;
@@ -1593,18 +1781,13 @@ run_request(pTHX_ vconn *c, SV *envrv, int keepalive)
     return 1;
 }
 
+/* A new request's serial: psgix.io and Vassal::Conn objects of an earlier
+ * request can tell they are stale. */
 static void
 request_begins(void)
 {
     W.serial++;
     W.r.serial = W.serial;
-    if (W.slot) W.slot->busy_since = vassal_monotonic();
-}
-
-static void
-request_aborted(void)
-{
-    if (W.slot) W.slot->busy_since = 0;
 }
 
 /* One HTTP request whose head (head_len bytes) is in c->buf. */
@@ -1617,7 +1800,6 @@ http_request(pTHX_ vconn *c, size_t head_len)
     SV *envrv;
     size_t pos = head_len;
     int rc, keep, is_head;
-    UV total;
 
     rc = vassal_http_parse_head(c->buf, head_len, &req);
     if (rc) {
@@ -1658,33 +1840,10 @@ http_request(pTHX_ vconn *c, size_t head_len)
     ESTORE(env, E_PSGI_URL_SCHEME, newSVpvs("http"));
     env_common(aTHX_ env, c);
 
-    if (info.chunked || info.content_length > 0) {
-        vassal_input *in;
-        if (info.expect_continue && req.minor == 1 && pos == c->len)
-            send_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25, W.socket_timeout);
-        in = input_alloc(aTHX_ info.chunked ? 0 : (info.content_length <= (IV)W.post_buffering ? (size_t)info.content_length : 0));
-        ESTORE(env, E_PSGI_INPUT, input_wrap(aTHX_ in, W.input_stash));
-        if (info.chunked) {
-            rc = read_body_chunked(aTHX_ c, &pos, in, &total);
-            if (!rc) {
-                EDELETE(env, E_HTTP_TRANSFER_ENCODING);
-                ESTORE(env, E_CONTENT_LENGTH, newSVuv(total));
-            }
-        }
-        else
-            rc = read_body_length(aTHX_ c, &pos, (UV)info.content_length, in);
-        if (rc == -1) {
-            conn_close(c);              /* the client went away or is too slow */
-            goto aborted;
-        }
-        if (rc) {
-            if (rc == 413) vlog("chunked request body over limit-post (%" UVuf ")", W.limit_post);
-            refuse(c, rc, rc == 400 ? "malformed chunked body" : rc == 413 ? "body too large" : "cannot store the body");
-            goto aborted;
-        }
-    }
-    else
+    if (!info.chunked && info.content_length <= 0)
         ESTORE(env, E_PSGI_INPUT, newRV_inc(SvRV(W.empty_input)));
+    else if (info.expect_continue && req.minor == 1 && pos == c->len)
+        send_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25, W.socket_timeout);
 
     keep = req.minor == 1 ? !info.conn_close : info.conn_keepalive;
     /* RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty
@@ -1695,17 +1854,30 @@ http_request(pTHX_ vconn *c, size_t head_len)
         keep = 0;
         c->more = 1;
     }
+    conn_consume(c, &pos);
+    if (info.chunked || info.content_length > 0) {
+        vbody *b = body_begin(aTHX_ c, envrv, info.chunked ? -1 : info.content_length);
+        if (!b) {
+            refuse(c, 500, "cannot store the body");
+            goto aborted;
+        }
+        b->keep = keep;
+        b->proto = VASSAL_PROTO_HTTP;
+        b->minor = req.minor;
+        b->is_head = is_head;
+        FREETMPS;
+        LEAVE;
+        return body_advance(aTHX_ c);
+    }
     W.r.proto = VASSAL_PROTO_HTTP;
     W.r.minor = req.minor;
     W.r.head = is_head;
-    conn_consume(c, &pos);
     rc = run_request(aTHX_ c, envrv, keep);
     FREETMPS;
     LEAVE;
     return rc;
 
   aborted:
-    request_aborted();
     FREETMPS;
     LEAVE;
     return 0;
@@ -1733,7 +1905,7 @@ uwsgi_request(pTHX_ vconn *c, size_t pktsize)
     SV *envrv;
     SV **svp;
     IV cl = 0;
-    int rc, dropped = 0;
+    int dropped = 0;
     char first[65];
 
     request_begins();
@@ -1848,16 +2020,23 @@ uwsgi_request(pTHX_ vconn *c, size_t pktsize)
         conn_close_lingering(c);
         goto aborted;
     }
-    if (cl > 0) {
-        vassal_input *in = input_alloc(aTHX_ cl <= (IV)W.post_buffering ? (size_t)cl : 0);
-        ESTORE(env, E_PSGI_INPUT, input_wrap(aTHX_ in, W.input_stash));
-        rc = read_body_length(aTHX_ c, &pos, (UV)cl, in);
-        if (rc == -1) { conn_close(c); goto aborted; }
-        if (rc) { refuse(c, 500, "cannot store the body"); goto aborted; }
-    }
-    else
-        ESTORE(env, E_PSGI_INPUT, newRV_inc(SvRV(W.empty_input)));
     conn_consume(c, &pos);
+    if (cl > 0) {
+        vbody *b = body_begin(aTHX_ c, envrv, cl);
+        if (!b) {
+            refuse(c, 500, "cannot store the body");
+            goto aborted;
+        }
+        b->proto = VASSAL_PROTO_UWSGI;
+        b->minor = W.r.minor;
+        b->is_head = W.r.head;
+        memcpy(b->protocol, W.r.protocol, sizeof(b->protocol));
+        FREETMPS;
+        LEAVE;
+        body_advance(aTHX_ c);
+        return 0;
+    }
+    ESTORE(env, E_PSGI_INPUT, newRV_inc(SvRV(W.empty_input)));
     run_request(aTHX_ c, envrv, 0);
     FREETMPS;
     LEAVE;
@@ -1870,7 +2049,6 @@ uwsgi_request(pTHX_ vconn *c, size_t pktsize)
     vlog("bad request: malformed uwsgi packet (an item overruns the %lu-byte dict)", (unsigned long)pktsize);
     conn_close(c);
   aborted:
-    request_aborted();
     FREETMPS;
     LEAVE;
     return 0;
@@ -1960,6 +2138,13 @@ conn_ready(pTHX_ vconn *c)
         if (!linger_drain(c)) list_append(c, LIST_LINGER, deadline);
         return;
     }
+    if (c->body) {
+        if (body_advance(aTHX_ c)) {
+            c->nreq++;
+            conn_serve(aTHX_ c);
+        }
+        return;
+    }
     r = conn_read(c, conn_limit(c), 0);
     if (r > 0 || r == -3) conn_serve(aTHX_ c);
     else if (r == -4) list_append(c, was ? was : LIST_PARTIAL, deadline);
@@ -2045,11 +2230,18 @@ head_timed_out(vconn *c)
         return;
     }
     vlog("bad request: the request head did not arrive within header-timeout (%g s)", W.header_timeout);
-    {
-        char buf[512];
-        size_t n = error_response(buf, sizeof(buf), 408);
-        if (send(c->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) { /* the client will see the close */ }
-    }
+    send_error_now(c, 408);
+    conn_close_lingering(c);
+}
+
+/* A request body that did not arrive within body-timeout: 408 (sent if
+ * the socket takes it at once), then the connection is closed. */
+static void
+body_timed_out(vconn *c)
+{
+    vlog("bad request: the request body did not arrive within body-timeout (%g s)", W.body_timeout);
+    clock_stop(c);
+    send_error_now(c, 408);
     conn_close_lingering(c);
 }
 
@@ -2057,8 +2249,10 @@ static void
 expire(double now)
 {
     int w;
-    while (W.heads.head && W.heads.head->head_deadline <= now)
-        head_timed_out(W.heads.head);
+    while (W.clocks[CLOCK_HEAD].head && W.clocks[CLOCK_HEAD].head->clock_deadline <= now)
+        head_timed_out(W.clocks[CLOCK_HEAD].head);
+    while (W.clocks[CLOCK_BODY].head && W.clocks[CLOCK_BODY].head->clock_deadline <= now)
+        body_timed_out(W.clocks[CLOCK_BODY].head);
     for (w = LIST_PARTIAL; w <= LIST_LAST; w++)
         while (W.lists[w].head && W.lists[w].head->deadline <= now)
             conn_close(W.lists[w].head);
@@ -2072,8 +2266,9 @@ next_timeout_ms(void)
     for (w = LIST_PARTIAL; w <= LIST_LAST; w++)
         if (W.lists[w].head && (!next || W.lists[w].head->deadline < next))
             next = W.lists[w].head->deadline;
-    if (W.heads.head && (!next || W.heads.head->head_deadline < next))
-        next = W.heads.head->head_deadline;
+    for (w = CLOCK_HEAD; w <= CLOCK_BODY; w++)
+        if (W.clocks[w].head && (!next || W.clocks[w].head->clock_deadline < next))
+            next = W.clocks[w].head->clock_deadline;
     if (!next) return -1;
     now = vassal_monotonic();
     if (next <= now) return 0;
@@ -2147,7 +2342,7 @@ setup(pTHX_ HV *opts)
 
     env_keys_init(aTHX);
     memset(&W.lists, 0, sizeof(W.lists));
-    memset(&W.heads, 0, sizeof(W.heads));
+    memset(&W.clocks, 0, sizeof(W.clocks));
     W.graveyard = NULL;
     W.nconns = 0;
     W.served = 0;
@@ -2212,6 +2407,8 @@ setup(pTHX_ HV *opts)
     if (W.keepalive_timeout <= 0) W.keepalive_timeout = W.socket_timeout;
     W.header_timeout = opt_num(aTHX_ opts, "header_timeout", 0);
     if (W.header_timeout <= 0) W.header_timeout = 3 * W.socket_timeout;
+    W.body_timeout = opt_num(aTHX_ opts, "body_timeout", BODY_TIMEOUT_DEFAULT);
+    if (W.body_timeout <= 0) W.body_timeout = BODY_TIMEOUT_DEFAULT;
     if (W.buffer_size < 512) W.buffer_size = 512;
     /* TCP_DEFER_ACCEPT, as uWSGI (unless no-defer-accept): a TCP connection
      * is queued for accept() once its first bytes have arrived (or after

@@ -30,6 +30,7 @@ my %OPTIONS = (
     # requests
     'socket-timeout'      => { type => 'int',    help => 'seconds a client may stay silent (default 4)' },
     'header-timeout'      => { type => 'int',    help => 'seconds for the whole head of a request (HTTP request line and header fields, or uwsgi packet) to arrive, counted from the accept or, on a keep-alive connection, from its first byte; then 408 and close (default 3 x socket-timeout)' },
+    'body-timeout'        => { type => 'int',    help => 'seconds for the whole body of a request to arrive, counted from the end of its head; it is read before the app is called, so a slow client holds no worker; then 408 and close (default 300)' },
     'no-defer-accept'     => { type => 'bool',   help => 'do not set TCP_DEFER_ACCEPT on TCP sockets (by default a connection is accepted once its request has arrived)' },
     'buffer-size'         => { type => 'int',    help => 'largest request header section (HTTP) or uwsgi packet, in bytes (default 65536)' },
     'limit-post'          => { type => 'count',  help => 'largest request body in bytes, larger gets 413 (default 1073741824; 0: no limit)' },

@@ -790,8 +790,17 @@ IV
 parse_http_request(buf, env)
     SV *buf
     HV *env
+  PREINIT:
+    size_t head_len = 0;
   CODE:
-    RETVAL = vassal_parse_http_request(aTHX_ buf, env);
+    /* the Perl interface: the length, or -2 incomplete, -1 (400), -3 (505), -4 (431) */
+    switch (vassal_parse_http_request(aTHX_ buf, env, &head_len)) {
+    case VASSAL_HEAD_PARSED:          RETVAL = (IV)head_len; break;
+    case VASSAL_HEAD_INCOMPLETE:      RETVAL = -2; break;
+    case VASSAL_HEAD_BAD_VERSION:     RETVAL = -3; break;
+    case VASSAL_HEAD_TOO_MANY_FIELDS: RETVAL = -4; break;
+    default:                          RETVAL = -1; break;
+    }
   OUTPUT:
     RETVAL
 

@@ -74,6 +74,11 @@ int vassal_has_token(const char *v, size_t len, const char *token);
  * 7.2; may be empty)? */
 int vassal_valid_authority(const char *s, size_t len, int need_host);
 
+/* A Content-Length value (RFC 9110 8.6: 1*DIGIT) of at most 18 digits, so
+ * that it fits: 1 with *length set, or 0 when it is not one. The one rule
+ * for both front ends (HTTP's field, uwsgi's CONTENT_LENGTH). */
+int vassal_content_length(const char *s, size_t len, long long *length);
+
 /* Is c an HTTP token character (RFC 9110 tchar)? */
 int vassal_is_tchar(unsigned char c);
 

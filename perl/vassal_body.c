@@ -332,6 +332,18 @@ body_pump(pTHX_ vconn *c)
     }
 }
 
+/* A body of length bytes over limit-post: 413, before any of it is read.
+ * Returns 1 when the request was refused so. */
+int
+body_over_limit(vconn *c, long long length)
+{
+    if (!worker.limit_post || length <= 0 || (UV)length <= worker.limit_post) return 0;
+    vlog("request body of %lld bytes is over limit-post (%" UVuf ")", length, worker.limit_post);
+    send_error(c, 413);
+    conn_close_lingering(c);
+    return 1;
+}
+
 /* Starts reading a body for the request whose env is envrv: Content-Length
  * bytes, or chunked when length < 0. The env's psgi.input is set here. */
 vbody *

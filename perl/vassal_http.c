@@ -422,3 +422,17 @@ vassal_http_date(void)
     }
     return buf;
 }
+
+int
+vassal_content_length(const char *s, size_t len, long long *length)
+{
+    long long v = 0;
+    size_t i;
+    if (!len || len > 18) return 0;
+    for (i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        v = v * 10 + (s[i] - '0');
+    }
+    *length = v;
+    return 1;
+}

@@ -31,16 +31,24 @@
 
 #include "vassal_worker_int.h"
 
-/* A 400 for env_from_http, with its reason for the log. */
+/* A refusal for env_from_http: the status and the reason for the log. */
+static int
+refused(vreqinfo *info, int status, const char *why)
+{
+    info->status = status;
+    info->why = why;
+    return 0;
+}
+
 static int
 bad_header(vreqinfo *info, const char *why)
 {
-    info->why = why;
-    return 400;
+    return refused(info, 400, why);
 }
 
-/* Fills the request part of the env from a parsed head. Returns 0 or an
- * HTTP status to refuse the request with (info->why says why). */
+/* Fills the request part of the env from a parsed head and checks its
+ * framing. Returns 1, or 0 when the request is refused: info->status and
+ * info->why say with what and why. */
 static int
 env_from_http(pTHX_ HV *env, const vassal_request *req, vreqinfo *info)
 {
@@ -51,7 +59,8 @@ env_from_http(pTHX_ HV *env, const vassal_request *req, vreqinfo *info)
 
     info->content_length = -1;
     info->why = NULL;
-    info->chunked = info->bad_te = info->conn_close = info->conn_keepalive = info->expect_continue = 0;
+    info->status = 0;
+    info->chunked = info->conn_close = info->conn_keepalive = info->expect_continue = 0;
     info->te_codings = info->te_chunked = info->te_last_chunked = 0;
 
     ESTORE(env, E_REQUEST_METHOD, newSVpvn(req->method, req->method_len));
@@ -92,13 +101,9 @@ env_from_http(pTHX_ HV *env, const vassal_request *req, vreqinfo *info)
         switch (h->name_len) {
         case 14:
             if (vassal_ieq(h->name, 14, "content-length")) {
-                IV v = 0;
-                size_t j;
-                if (!h->value_len || h->value_len > 18) return bad_header(info, "invalid Content-Length");
-                for (j = 0; j < h->value_len; j++) {
-                    if (h->value[j] < '0' || h->value[j] > '9') return bad_header(info, "invalid Content-Length");
-                    v = v * 10 + (h->value[j] - '0');
-                }
+                long long v;
+                if (!vassal_content_length(h->value, h->value_len, &v))
+                    return bad_header(info, "invalid Content-Length");
                 if (info->content_length >= 0 && info->content_length != v)
                     return bad_header(info, "conflicting Content-Length fields");
                 if (info->content_length < 0)
@@ -162,10 +167,12 @@ env_from_http(pTHX_ HV *env, const vassal_request *req, vreqinfo *info)
     if (info->te_codings) {
         if (!info->te_last_chunked || info->te_chunked > 1)
             return bad_header(info, "chunked is not the last transfer coding, or comes twice");
-        if (info->te_codings > 1) info->bad_te = 1;
-        else info->chunked = 1;
+        if (info->te_codings > 1) return refused(info, 501, "unsupported Transfer-Encoding");
+        info->chunked = 1;
+        if (info->content_length >= 0)      /* smuggling */
+            return bad_header(info, "both Content-Length and Transfer-Encoding");
     }
-    return 0;
+    return 1;
 }
 
 /* One HTTP request whose head (head_len bytes) is in c->buf. */
@@ -195,20 +202,11 @@ http_request(pTHX_ vconn *c, size_t head_len)
     env = newHV();
     envrv = sv_2mortal(newRV_noinc((SV *)env));
     hv_ksplit(env, 48);
-    rc = env_from_http(aTHX_ env, &req, &info);
-    if (!rc && info.bad_te) rc = 501, info.why = "unsupported Transfer-Encoding";
-    if (!rc && info.chunked && info.content_length >= 0)   /* smuggling */
-        rc = bad_header(&info, "both Content-Length and Transfer-Encoding");
-    if (rc) {
-        refuse(c, rc, info.why ? info.why : "malformed header field");
+    if (!env_from_http(aTHX_ env, &req, &info)) {
+        refuse(c, info.status, info.why);
         goto aborted;
     }
-    if (!info.chunked && worker.limit_post && info.content_length > 0 && (UV)info.content_length > worker.limit_post) {
-        vlog("request body of %" IVdf " bytes is over limit-post (%" UVuf ")", info.content_length, worker.limit_post);
-        send_error(c, 413);
-        conn_close_lingering(c);
-        goto aborted;
-    }
+    if (!info.chunked && body_over_limit(c, info.content_length)) goto aborted;
 
     ESTORE(env, E_SCRIPT_NAME, newSVpvs(""));
     ESTORE(env, E_SERVER_NAME, newSVsv(c->l->server_name));
@@ -261,8 +259,8 @@ http_request(pTHX_ vconn *c, size_t head_len)
     return 0;
 }
 
-IV
-vassal_parse_http_request(pTHX_ SV *bufsv, HV *env)
+vassal_head_result
+vassal_parse_http_request(pTHX_ SV *bufsv, HV *env, size_t *head_len)
 {
     STRLEN len;
     const char *buf = SvPVbyte(bufsv, len);
@@ -277,16 +275,15 @@ vassal_parse_http_request(pTHX_ SV *bufsv, HV *env)
     end = vassal_http_head_end(buf, len, &scan);
     if (!end) {
         rc = vassal_http_check_first_line(buf, len);
-        if (rc == VASSAL_E_VERSION) return -3;
-        return rc ? -1 : -2;
+        if (rc == VASSAL_E_VERSION) return VASSAL_HEAD_BAD_VERSION;
+        return rc ? VASSAL_HEAD_MALFORMED : VASSAL_HEAD_INCOMPLETE;
     }
     rc = vassal_http_parse_head(buf, end, &req);
-    if (rc == VASSAL_E_VERSION) return -3;
-    if (rc == VASSAL_E_TOO_MANY) return -4;
-    if (rc) return -1;
-    if (env_from_http(aTHX_ env, &req, &info)) return -1;
-    if (info.chunked && info.content_length >= 0) return -1;
-    return (IV)(end + skip);
+    if (rc == VASSAL_E_VERSION) return VASSAL_HEAD_BAD_VERSION;
+    if (rc == VASSAL_E_TOO_MANY) return VASSAL_HEAD_TOO_MANY_FIELDS;
+    if (rc || !env_from_http(aTHX_ env, &req, &info)) return VASSAL_HEAD_MALFORMED;
+    *head_len = end + skip;
+    return VASSAL_HEAD_PARSED;
 }
 
 /* Serves the HTTP requests c->buf holds, one after another (pipelining);

@@ -51,7 +51,7 @@ uwsgi_request(pTHX_ vconn *c, size_t pktsize)
     HV *env;
     SV *envrv;
     SV **svp;
-    IV cl = 0;
+    long long cl = 0;
     int dropped = 0;
     char first[65];
 
@@ -152,21 +152,16 @@ uwsgi_request(pTHX_ vconn *c, size_t pktsize)
     svp = EFETCH(env, E_REQUEST_METHOD);
     worker.inflight.head = strEQ(SvPV_nolen(*svp), "HEAD");
 
+    /* nginx's uwsgi_params send an empty one for a request without a body */
     if ((svp = EFETCH(env, E_CONTENT_LENGTH)) && SvOK(*svp)) {
-        STRLEN l, j;
+        STRLEN l;
         const char *s = SvPV(*svp, l);
-        if (l > 18) goto bad_length;
-        for (j = 0; j < l; j++) {
-            if (!isDIGIT(s[j])) goto bad_length;
-            cl = cl * 10 + (s[j] - '0');
+        if (l && !vassal_content_length(s, l, &cl)) {
+            refuse(c, 400, "invalid CONTENT_LENGTH");
+            goto aborted;
         }
     }
-    if (worker.limit_post && cl > 0 && (UV)cl > worker.limit_post) {
-        vlog("request body of %" IVdf " bytes is over limit-post (%" UVuf ")", cl, worker.limit_post);
-        send_error(c, 413);
-        conn_close_lingering(c);
-        goto aborted;
-    }
+    if (body_over_limit(c, cl)) goto aborted;
     conn_consume(c, &pos);
     if (cl > 0) {
         vbody *b = body_begin(aTHX_ c, envrv, cl);
@@ -189,9 +184,6 @@ uwsgi_request(pTHX_ vconn *c, size_t pktsize)
     LEAVE;
     return 0;
 
-  bad_length:
-    refuse(c, 400, "invalid CONTENT_LENGTH");
-    goto aborted;
   malformed:
     vlog("bad request: malformed uwsgi packet (an item overruns the %lu-byte dict)", (unsigned long)pktsize);
     conn_close(c);

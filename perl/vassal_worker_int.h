@@ -98,9 +98,9 @@ typedef struct { vconn *head, *tail; } vlist;
 
 typedef struct {
     IV content_length;      /* -1: none */
-    const char *why;        /* what env_from_http refused the request for */
+    int status;             /* what env_from_http refused the request with */
+    const char *why;        /* and why */
     int chunked;
-    int bad_te;
     int te_codings, te_chunked, te_last_chunked;
     int conn_close;
     int conn_keepalive;
@@ -250,6 +250,7 @@ void refuse(vconn *c, int status, const char *why);
 /* vassal_body.c */
 vassal_input *input_alloc(pTHX_ size_t expect);
 SV *input_wrap(pTHX_ vassal_input *in, HV *stash);
+int body_over_limit(vconn *c, long long length);
 void body_discard(vconn *c);
 vbody *body_begin(pTHX_ vconn *c, SV *envrv, IV length);
 int body_advance(pTHX_ vconn *c);

@@ -8,6 +8,36 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* ----------------------------------------------------------- vassal_uwsgi.c */
+
+/* One item of a uwsgi dict or array at *off of [p, p + len): a 16-bit
+ * little-endian length, then that many bytes. */
+typedef enum {
+    VASSAL_ITEM_OK,                 /* *item, *item_len set, *off past it */
+    VASSAL_ITEM_TRUNCATED_LENGTH,   /* fewer than 2 bytes left for its length */
+    VASSAL_ITEM_OVERRUN             /* its length runs past len */
+} vassal_item_result;
+vassal_item_result vassal_uwsgi_item(const unsigned char *p, size_t len, size_t *off,
+                                     const char **item, size_t *item_len);
+
+typedef struct {
+    const char *key;   size_t key_len;
+    const char *value; size_t value_len;
+} vassal_dict_pair;
+
+typedef enum { VASSAL_DICT_PAIR, VASSAL_DICT_END, VASSAL_DICT_MALFORMED } vassal_dict_step;
+
+/* where a dict is malformed: in the key or the value of the item at `at` */
+typedef struct {
+    int in_value;
+    size_t at;
+    vassal_item_result why;
+} vassal_dict_error;
+
+/* The next key and value of the uwsgi dict [p, p + len) at *off. */
+vassal_dict_step vassal_uwsgi_dict_next(const unsigned char *p, size_t len, size_t *off,
+                                        vassal_dict_pair *pair, vassal_dict_error *err);
+
 /* ------------------------------------------------------------ vassal_http.c */
 
 #define VASSAL_MAX_HEADERS 128

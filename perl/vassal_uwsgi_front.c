@@ -61,21 +61,18 @@ uwsgi_request(pTHX_ vconn *c, size_t pktsize)
     env = newHV();
     envrv = sv_2mortal(newRV_noinc((SV *)env));
     hv_ksplit(env, 64);
-    while (off < pktsize) {
-        size_t kl, vl;
+    for (;;) {
+        vassal_dict_pair item;
+        vassal_dict_error err;
         const char *k, *v;
-        if (pktsize - off < 2) goto malformed;
-        kl = (size_t)(p[off] | (p[off + 1] << 8));
-        off += 2;
-        if (pktsize - off < kl) goto malformed;
-        k = (const char *)p + off;
-        off += kl;
-        if (pktsize - off < 2) goto malformed;
-        vl = (size_t)(p[off] | (p[off + 1] << 8));
-        off += 2;
-        if (pktsize - off < vl) goto malformed;
-        v = (const char *)p + off;
-        off += vl;
+        size_t kl, vl;
+        vassal_dict_step step = vassal_uwsgi_dict_next(p, pktsize, &off, &item, &err);
+        if (step == VASSAL_DICT_END) break;
+        if (step == VASSAL_DICT_MALFORMED) goto malformed;
+        k = item.key;
+        kl = item.key_len;
+        v = item.value;
+        vl = item.value_len;
         if (!kl) continue;
         if (psgi_key(k, kl)) {
             if (!dropped++) {

@@ -3,7 +3,7 @@
  * descriptor passing (SCM_RIGHTS), peer credentials, bounded reads of one
  * uwsgi packet, the strict uwsgi packet/array/dict codec, prctl(),
  * madvise(MADV_COLLAPSE) of the preloaded heap, and the
- * Perl side of the worker's hot path (vassal_worker.c): worker_run, the
+ * Perl side of the worker's hot path (vassal_loop.c, vassal_worker_int.h): worker_run, the
  * scoreboard, Vassal::Conn (the response in flight) and Vassal::Input
  * (psgi.input).
  *

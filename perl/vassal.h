@@ -1,6 +1,7 @@
 /*
  * vassal.h - what the C parts of Vassal share: the HTTP/1.x request parser
- * (vassal_http.c, plain C, no Perl) and the worker loop (vassal_worker.c).
+ * (vassal_http.c), the uwsgi dict walker (vassal_uwsgi.c), both plain C, no Perl,
+ * and the worker loop (vassal_loop.c, see vassal_worker_int.h).
  */
 #ifndef VASSAL_H
 #define VASSAL_H

@@ -1,5 +1,6 @@
 /*
- * vassal_worker.h - the worker loop of vassal_worker.c, for Vassal.xs.
+ * vassal_worker.h - the worker loop (vassal_loop.c and the files of
+ * vassal_worker_int.h), for Vassal.xs.
  * Needs perl.h first.
  */
 #ifndef VASSAL_WORKER_H

@@ -141,7 +141,7 @@ when C<fstat> fails.
 
 =back
 
-=head2 The worker loop (vassal_worker.c, vassal_http.c)
+=head2 The worker loop (vassal_loop.c, vassal_http.c)
 
 =over 4
 

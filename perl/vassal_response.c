@@ -184,13 +184,7 @@ resp_send_last(const char *p, size_t len)
 static int
 resp_send(const char *p, size_t len)
 {
-    if (worker.inflight.failed) return -1;
-    if (send_all(worker.inflight.c->fd, p, len, worker.socket_timeout) < 0) {
-        worker.inflight.failed = 1;
-        worker.inflight.keepalive = 0;
-        return -1;
-    }
-    return 0;
+    return resp_send_flags(p, len, 0);
 }
 
 /* A complete response with an array body. Returns NULL, or an error: the

@@ -281,18 +281,6 @@ chunked_take(pTHX_ vconn *c, vbody *b)
     return st;
 }
 
-/* Reads without waiting. >0 bytes, 0 EOF, -1 error, -4 nothing there. */
-static ssize_t
-read_now(int fd, char *dst, size_t max)
-{
-    for (;;) {
-        ssize_t n = read(fd, dst, max);
-        if (n >= 0) return n;
-        if (errno == EINTR) continue;
-        return errno == EAGAIN || errno == EWOULDBLOCK ? -4 : -1;
-    }
-}
-
 /* Reads c's body as far as the socket has it, without waiting. A
  * Content-Length body kept in memory is read straight into its SV, one
  * spooled through the scratch buffer; a chunked one through c->buf (its
@@ -304,31 +292,33 @@ body_pump(pTHX_ vconn *c)
     size_t chunk_room = worker.buffer_size > 16384 ? worker.buffer_size : 16384;
     for (;;) {
         body_state st = b->chunked ? chunked_take(aTHX_ c, b) : length_take(aTHX_ c, b);
-        ssize_t r;
+        read_result r;
+        size_t got = 0;
         if (st != BODY_NEED_MORE) return st;
         if (b->chunked) {
-            r = conn_read(c, chunk_room, 0);
-            if (r == -3) return BODY_MALFORMED;     /* a framing line that fills it */
+            r = conn_read(c, chunk_room);
+            if (r == READ_BUFFER_FULL) return BODY_MALFORMED;   /* a framing line that fills it */
         }
         else if (b->in->data) {
-            r = read_now(c->fd, SvPVX(b->in->data) + SvCUR(b->in->data), (size_t)b->left);
-            if (r > 0) {
-                c->more = (UV)r == b->left;
-                SvCUR_set(b->in->data, SvCUR(b->in->data) + (STRLEN)r);
-                b->in->size += r;
-                b->left -= (UV)r;
+            r = read_now(c->fd, SvPVX(b->in->data) + SvCUR(b->in->data), (size_t)b->left, &got);
+            if (r == READ_SOME) {
+                c->more = got == b->left;
+                SvCUR_set(b->in->data, SvCUR(b->in->data) + (STRLEN)got);
+                b->in->size += (Off_t)got;
+                b->left -= got;
             }
         }
         else {
-            r = read_now(c->fd, worker.scratch, b->left < SCRATCH_SIZE ? (size_t)b->left : SCRATCH_SIZE);
-            if (r > 0) {
-                c->more = (UV)r == b->left || r == SCRATCH_SIZE;
-                if (input_append(aTHX_ b->in, worker.scratch, (size_t)r) < 0) return BODY_STORE_FAILED;
-                b->left -= (UV)r;
+            size_t max = b->left < SCRATCH_SIZE ? (size_t)b->left : SCRATCH_SIZE;
+            r = read_now(c->fd, worker.scratch, max, &got);
+            if (r == READ_SOME) {
+                c->more = got == max;
+                if (input_append(aTHX_ b->in, worker.scratch, got) < 0) return BODY_STORE_FAILED;
+                b->left -= got;
             }
         }
-        if (r == -4) return BODY_NEED_MORE;
-        if (r <= 0) return BODY_CLIENT_GONE;
+        if (r == READ_NOTHING_YET) return BODY_NEED_MORE;
+        if (r != READ_SOME) return BODY_CLIENT_GONE;
     }
 }
 

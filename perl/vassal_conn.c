@@ -128,20 +128,16 @@ wait_fd(int fd, short events, double timeout)
     }
 }
 
-/* Reads at most max bytes, waiting up to timeout for some.
- * >0 bytes, 0 EOF, -1 error, -2 timeout. */
-static ssize_t
-recv_some(int fd, char *dst, size_t max, double timeout)
+/* Reads at most max bytes without waiting; *got: how many with READ_SOME. */
+read_result
+read_now(int fd, char *dst, size_t max, size_t *got)
 {
     for (;;) {
         ssize_t n = read(fd, dst, max);
-        int w;
-        if (n >= 0) return n;
+        if (n > 0) { *got = (size_t)n; return READ_SOME; }
+        if (n == 0) return READ_EOF;
         if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
-        w = wait_fd(fd, POLLIN, timeout);
-        if (w == 0) return -2;
-        if (w < 0) return -1;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? READ_NOTHING_YET : READ_ERROR;
     }
 }
 
@@ -402,32 +398,27 @@ conn_limit(vconn *c)
     return worker.buffer_size;
 }
 
-/* Reads into c->buf, growing it up to limit bytes. >0 bytes, 0 EOF, -1
- * error, -2 timeout, -3 the buffer is at its limit, -4 nothing there
- * (timeout 0 = do not wait). */
-ssize_t
-conn_read(vconn *c, size_t limit, double timeout)
+/* Reads what the socket has into c->buf without waiting, growing the
+ * buffer up to limit bytes (READ_BUFFER_FULL when it is there already). */
+read_result
+conn_read(vconn *c, size_t limit)
 {
-    if (c->len >= limit) return -3;
+    size_t room, got = 0;
+    read_result r;
+    if (c->len >= limit) return READ_BUFFER_FULL;
     if (c->len == c->cap) {
         size_t cap = c->cap * 2;
         if (cap > limit) cap = limit;
         Renew(c->buf, cap, char);
         c->cap = cap;
     }
-    for (;;) {
-        size_t room = (c->cap < limit ? c->cap : limit) - c->len;
-        ssize_t n = read(c->fd, c->buf + c->len, room);
-        int w;
-        if (n > 0) { c->len += (size_t)n; c->more = (size_t)n == room; return n; }
-        if (n == 0) return 0;
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
-        if (timeout <= 0) return -4;
-        w = wait_fd(c->fd, POLLIN, timeout);
-        if (w == 0) return -2;
-        if (w < 0) return -1;
+    room = (c->cap < limit ? c->cap : limit) - c->len;
+    r = read_now(c->fd, c->buf + c->len, room, &got);
+    if (r == READ_SOME) {
+        c->len += got;
+        c->more = got == room;      /* the read filled all the room: more may be waiting */
     }
+    return r;
 }
 
 /* Drops the first *pos bytes of c->buf (a request that was served). */

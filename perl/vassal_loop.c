@@ -62,7 +62,7 @@ conn_serve(pTHX_ vconn *c)
 static void
 conn_ready(pTHX_ vconn *c)
 {
-    ssize_t r;
+    read_result r;
     int was = c->list;
     double deadline = c->deadline;
     if (c->closed) return;
@@ -78,9 +78,9 @@ conn_ready(pTHX_ vconn *c)
         }
         return;
     }
-    r = conn_read(c, conn_limit(c), 0);
-    if (r > 0 || r == -3) conn_serve(aTHX_ c);
-    else if (r == -4) list_append(c, was ? was : LIST_PARTIAL, deadline);
+    r = conn_read(c, conn_limit(c));
+    if (r == READ_SOME || r == READ_BUFFER_FULL) conn_serve(aTHX_ c);
+    else if (r == READ_NOTHING_YET) list_append(c, was ? was : LIST_PARTIAL, deadline);
     else conn_close(c);
 }
 
@@ -103,7 +103,7 @@ accept_one(pTHX_ vlistener *l)
     struct sockaddr_storage sa;
     socklen_t sl = sizeof(sa);
     vconn *c;
-    ssize_t r;
+    read_result r;
     int fd = accept4(l->fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
@@ -132,9 +132,9 @@ accept_one(pTHX_ vlistener *l)
         c->port = ntohs(s6->sin6_port);
     }
     /* try at once: the request usually came with the connection */
-    r = conn_read(c, conn_limit(c), 0);
-    if (r > 0) conn_serve(aTHX_ c);
-    else if (r == -4) conn_park(c, LIST_PARTIAL);
+    r = conn_read(c, conn_limit(c));
+    if (r == READ_SOME) conn_serve(aTHX_ c);
+    else if (r == READ_NOTHING_YET) conn_park(c, LIST_PARTIAL);
     else conn_close(c);
     return c->closed;
 }

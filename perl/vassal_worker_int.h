@@ -96,6 +96,15 @@ typedef struct vconn {
 
 typedef struct { vconn *head, *tail; } vlist;
 
+/* What a read without waiting got. */
+typedef enum {
+    READ_SOME,              /* bytes */
+    READ_NOTHING_YET,       /* EAGAIN: wait in the epoll set */
+    READ_EOF,
+    READ_ERROR,
+    READ_BUFFER_FULL        /* conn_read: the buffer is at its limit */
+} read_result;
+
 typedef struct {
     IV content_length;      /* -1: none */
     int status;             /* what env_from_http refused the request with */
@@ -219,6 +228,7 @@ typedef enum {
 } body_state;
 
 /* vassal_conn.c */
+read_result read_now(int fd, char *dst, size_t max, size_t *got);
 void vbuf_reserve(vbuf *b, size_t more);
 void vbuf_add(vbuf *b, const char *s, size_t n);
 void vbuf_addnum(vbuf *b, UV n);
@@ -241,7 +251,7 @@ int linger_drain(vconn *c);
 void conn_close_lingering(vconn *c);
 int conn_park(vconn *c, int which);
 size_t conn_limit(vconn *c);
-ssize_t conn_read(vconn *c, size_t limit, double timeout);
+read_result conn_read(vconn *c, size_t limit);
 void conn_consume(vconn *c, size_t *pos);
 void send_error(vconn *c, int status);
 void send_error_now(vconn *c, int status);

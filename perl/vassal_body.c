@@ -179,9 +179,30 @@ body_discard(vconn *c)
     {
         dTHX;
         c->body = NULL;
+        worker.body_memory -= b->memory;
         SvREFCNT_dec(b->envrv);
         Safefree(b);
     }
+}
+
+/* Stores n more bytes of b's body: in memory while the body stays within
+ * post-buffering and the bodies being read hold at most BODY_MEMORY_MAX
+ * (or post-buffering, when larger) of memory in all; else in its temporary
+ * file. Memory grows with what arrives, never with what a Content-Length
+ * announces. -1 when it cannot be stored. */
+static int
+body_store(pTHX_ vbody *b, const char *p, size_t n)
+{
+    vassal_input *in = b->in;
+    size_t budget = worker.post_buffering > BODY_MEMORY_MAX ? (size_t)worker.post_buffering : BODY_MEMORY_MAX;
+    if (in->data && worker.body_memory - b->memory + SvCUR(in->data) + n > budget) {
+        if (input_spill(aTHX_ in) < 0) return -1;
+    }
+    if (input_append(aTHX_ in, p, n) < 0) return -1;
+    worker.body_memory -= b->memory;
+    b->memory = in->data ? SvLEN(in->data) : 0;
+    worker.body_memory += b->memory;
+    return 0;
 }
 
 /* Takes the Content-Length body's bytes that are in c->buf. */
@@ -189,7 +210,7 @@ static body_state
 length_take(pTHX_ vconn *c, vbody *b)
 {
     size_t take = c->len < b->left ? c->len : (size_t)b->left;
-    if (input_append(aTHX_ b->in, c->buf, take) < 0) return BODY_STORE_FAILED;
+    if (body_store(aTHX_ b, c->buf, take) < 0) return BODY_STORE_FAILED;
     b->left -= take;
     conn_consume(c, &take);     /* take is 0 after this */
     return b->left ? BODY_NEED_MORE : BODY_COMPLETE;
@@ -241,7 +262,7 @@ chunked_take(pTHX_ vconn *c, vbody *b)
             size_t take = avail < b->left ? avail : (size_t)b->left;
             if (!b->left) { b->chunk_state = CHUNK_DATA_END; continue; }
             if (!avail) break;
-            if (input_append(aTHX_ b->in, s, take) < 0) { st = BODY_STORE_FAILED; break; }
+            if (body_store(aTHX_ b, s, take) < 0) { st = BODY_STORE_FAILED; break; }
             pos += take;
             b->left -= take;
             continue;
@@ -281,10 +302,9 @@ chunked_take(pTHX_ vconn *c, vbody *b)
     return st;
 }
 
-/* Reads c's body as far as the socket has it, without waiting. A
- * Content-Length body kept in memory is read straight into its SV, one
- * spooled through the scratch buffer; a chunked one through c->buf (its
- * framing is parsed there), at most buffer-size or 16 KiB. */
+/* Reads c's body as far as the socket has it, without waiting: a
+ * Content-Length body through the scratch buffer, a chunked one through
+ * c->buf (its framing is parsed there), at most buffer-size or 16 KiB. */
 static body_state
 body_pump(pTHX_ vconn *c)
 {
@@ -299,21 +319,12 @@ body_pump(pTHX_ vconn *c)
             r = conn_read(c, chunk_room);
             if (r == READ_BUFFER_FULL) return BODY_MALFORMED;   /* a framing line that fills it */
         }
-        else if (b->in->data) {
-            r = read_now(c->fd, SvPVX(b->in->data) + SvCUR(b->in->data), (size_t)b->left, &got);
-            if (r == READ_SOME) {
-                c->more = got == b->left;
-                SvCUR_set(b->in->data, SvCUR(b->in->data) + (STRLEN)got);
-                b->in->size += (Off_t)got;
-                b->left -= got;
-            }
-        }
         else {
             size_t max = b->left < SCRATCH_SIZE ? (size_t)b->left : SCRATCH_SIZE;
             r = read_now(c->fd, worker.scratch, max, &got);
             if (r == READ_SOME) {
                 c->more = got == max;
-                if (input_append(aTHX_ b->in, worker.scratch, got) < 0) return BODY_STORE_FAILED;
+                if (body_store(aTHX_ b, worker.scratch, got) < 0) return BODY_STORE_FAILED;
                 b->left -= got;
             }
         }
@@ -340,7 +351,11 @@ vbody *
 body_begin(pTHX_ vconn *c, SV *envrv, IV length)
 {
     vbody *b;
-    vassal_input *in = input_alloc(aTHX_ length > 0 && length <= (IV)worker.post_buffering ? (size_t)length : 0);
+    /* room for what has come (all of a small body, usually), not for what
+     * the Content-Length announces: a client that sends nothing more gets
+     * no memory for it */
+    size_t expect = length > 0 && (UV)length <= worker.post_buffering ? (size_t)length : 0;
+    vassal_input *in = input_alloc(aTHX_ expect < c->len ? expect : c->len);
     ESTORE((HV *)SvRV(envrv), E_PSGI_INPUT, input_wrap(aTHX_ in, worker.input_stash));
     Newxz(b, 1, vbody);
     b->envrv = SvREFCNT_inc_simple_NN(envrv);
@@ -370,6 +385,7 @@ body_run(pTHX_ vconn *c)
     int rc;
     c->body = NULL;
     clock_stop(c);
+    worker.body_memory -= b->memory;      /* the app's from here */
     if (b->in->data) SvPVX(b->in->data)[SvCUR(b->in->data)] = '\0';
     if (b->chunked) {
         EDELETE(env, E_HTTP_TRANSFER_ENCODING);

@@ -57,6 +57,7 @@ worker_setup(pTHX_ HV *opts)
     env_keys_init(aTHX);
     memset(&worker.lists, 0, sizeof(worker.lists));
     memset(&worker.clocks, 0, sizeof(worker.clocks));
+    worker.body_memory = 0;
     worker.graveyard = NULL;
     worker.nconns = 0;
     worker.served = 0;

@@ -46,6 +46,7 @@
 #define LIMIT_POST_DEFAULT (1024 * 1024 * 1024)   /* limit_post not given: 1 GiB (0: none) */
 #define MAX_CONNS_DEFAULT  1024    /* max_connections not given */
 #define BODY_TIMEOUT_DEFAULT 300    /* body_timeout not given */
+#define BODY_MEMORY_MAX (64 * 1024 * 1024)   /* held by the bodies being read, beyond: files */
 #define EMPTY_LINES_MAX 4       /* empty lines taken before a request line (RFC 9112 2.2: at least one) */
 
 #define CLOCK_NONE 0
@@ -162,6 +163,7 @@ struct worker {
     int max_conns, nconns;
     vlist lists[LIST_LAST + 1];
     vlist clocks[CLOCK_BODY + 1];   /* connections whose clock runs, by clock_deadline */
+    size_t body_memory;             /* bytes the bodies being read hold in memory */
     double body_timeout;            /* body-timeout: a request body's total time */
     vconn *graveyard;
     vconn *pool;            /* closed connections kept for reuse, with their buffers */
@@ -208,6 +210,7 @@ typedef struct vbody {
     int chunk_state;        /* chunked: which part of the framing comes next */
     UV left;                /* bytes still to come: of the body, or of this chunk */
     UV total;               /* chunked: data bytes so far */
+    size_t memory;          /* bytes it holds in memory (in worker.body_memory) */
     size_t trailer;         /* chunked: trailer bytes so far */
     /* for the response */
     UV serial;

@@ -134,4 +134,23 @@ my $big = join '', map { chr int rand 256 } 1 .. 3 * 1024 * 1024;
 
 ok stop_vassal($v), 'stops';
 unlike slurp($v->{log}), qr/ERROR|AddressSanitizer/, 'no error in the log';
+
+# memory grows with what arrives, not with what a Content-Length announces:
+# a hundred clients announcing 1000000 bytes each (under post-buffering,
+# so kept in memory) and sending 10 cost the worker no 100 MB
+{
+    my $v2 = start_vassal(args => ['--processes', 1]);
+    my ($w) = children_of($v2->{pid});
+    my $data = sub { (slurp("/proc/$w/status") =~ /^VmData:\s*([0-9]+) kB/m)[0] };
+    is http_get($v2->{port}, '/pid')->{status}, 200, 'a second vassal (default post-buffering) serves';
+    my $before = $data->();
+    my @slow = map { my $s = http_connect($v2->{port});
+                     syswrite $s, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n0123456789"; $s } 1 .. 100;
+    sleep 0.5;
+    is http_get($v2->{port}, '/pid')->{status}, 200, 'a hundred bodies announced, barely begun: other requests are served';
+    my $grew = $data->() - $before;
+    cmp_ok $grew, '<', 20_000, "and the worker's data grew by ${grew} kB, not by the 100 MB announced";
+    close $_ for @slow;
+    ok stop_vassal($v2), 'stops';
+}
 done_testing;

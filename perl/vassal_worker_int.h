@@ -9,20 +9,21 @@
  *   vassal_env.c          the PSGI env common to both front ends
  *   vassal_response.c     calling the app, writing its response, Vassal::Conn
  *   vassal_http_front.c   the HTTP/1.x front end (vassal_http.c parses)
- *   vassal_uwsgi_front.c  the uwsgi front end
- *   vassal_loop.c         the event loop: accept, timeouts, setup, signals
+ *   vassal_uwsgi_front.c  the uwsgi front end (vassal_uwsgi.c walks its dict)
+ *   vassal_loop.c         the event loop: accept, readiness, deadlines, signals
+ *   vassal_setup.c        a worker's options, setup and teardown
  */
 #ifndef VASSAL_WORKER_INT_H
 #define VASSAL_WORKER_INT_H
 
 #include <signal.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
 #include "vassal.h"
 #include "vassal_worker.h"
-
 
 #define K_LISTENER 1
 #define K_CONN     2
@@ -249,7 +250,7 @@ void head_clock_start(vconn *c, double now);
 void head_clock_stop(vconn *c);
 void conn_close(vconn *c);
 void bury(void);
-vconn * conn_new(void);
+vconn *conn_new(void);
 int linger_drain(vconn *c);
 void conn_close_lingering(vconn *c);
 int conn_park(vconn *c, int which);

@@ -10,7 +10,7 @@ PROVE       ?= prove
 # Debian packages the build, the tests and the demo need.
 DEB_PACKAGES := \
 	openjdk-17-jdk-headless maven gcc make perl \
-	libplack-perl libhttp-message-perl libtest-tcp-perl libtest-pod-perl \
+	libplack-perl libhttp-message-perl libtest-tcp-perl libtest-pod-perl libhttp-parser-xs-perl \
 	libplack-middleware-session-perl libdancer2-perl libmojolicious-perl libcatalyst-perl \
 	libmoose-perl libdatetime-perl libtemplate-perl \
 	nginx-light uwsgi-core uwsgi-plugin-psgi iproute2

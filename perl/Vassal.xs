@@ -3,7 +3,7 @@
  * descriptor passing (SCM_RIGHTS), peer credentials, bounded reads of one
  * uwsgi packet, the strict uwsgi packet/array/dict codec, prctl(),
  * madvise(MADV_COLLAPSE) of the preloaded heap, and the
- * Perl side of the worker's hot path (vassal_worker.c): worker_run, the
+ * Perl side of the worker's hot path (vassal_loop.c, vassal_worker_int.h): worker_run, the
  * scoreboard, Vassal::Conn (the response in flight) and Vassal::Input
  * (psgi.input).
  *
@@ -132,25 +132,28 @@ vassal_check_body_size(pTHX_ SV *out, const char *what)
         croak("%s body is %lu bytes, more than 65535", what, (unsigned long)SvCUR(out));
 }
 
-/* Decode one item at *off; croak with a precise reason when it overruns. */
+/* Croaks with a precise reason for a malformed item at offset at. */
+static void
+vassal_item_croak(pTHX_ const unsigned char *p, STRLEN len, STRLEN at,
+                  const char *what, IV idx, vassal_item_result why)
+{
+    if (why == VASSAL_ITEM_TRUNCATED_LENGTH)
+        croak("malformed: %s %" IVdf " at offset %lu: truncated length (%lu byte(s) left, need 2)",
+              what, idx, (unsigned long)at, (unsigned long)(len - at));
+    croak("malformed: %s %" IVdf " at offset %lu: length %u overruns the body (%lu byte(s) left)",
+          what, idx, (unsigned long)at, (unsigned)vassal_u16(p + at), (unsigned long)(len - at - 2));
+}
+
+/* Decode one array item at *off; croak when it overruns. */
 static SV *
 vassal_take_item(pTHX_ const unsigned char *p, STRLEN len, STRLEN *off,
                  const char *what, IV idx)
 {
-    U16 ilen;
-    if (len - *off < 2)
-        croak("malformed: %s %" IVdf " at offset %lu: truncated length (%lu byte(s) left, need 2)",
-              what, idx, (unsigned long)*off, (unsigned long)(len - *off));
-    ilen = vassal_u16(p + *off);
-    if ((STRLEN)ilen > len - *off - 2)
-        croak("malformed: %s %" IVdf " at offset %lu: length %u overruns the body (%lu byte(s) left)",
-              what, idx, (unsigned long)*off, (unsigned)ilen, (unsigned long)(len - *off - 2));
-    *off += 2;
-    {
-        SV *sv = newSVpvn((const char *)p + *off, ilen);
-        *off += ilen;
-        return sv;
-    }
+    const char *item;
+    size_t item_len, at = *off;
+    vassal_item_result why = vassal_uwsgi_item(p, len, off, &item, &item_len);
+    if (why != VASSAL_ITEM_OK) vassal_item_croak(aTHX_ p, len, at, what, idx, why);
+    return newSVpvn(item, item_len);
 }
 
 static void
@@ -290,23 +293,16 @@ vassal_rx_result(pTHX_ int fd, const vassal_rx *rx, const unsigned char *data)
     return newRV_noinc((SV *)hv);
 }
 
-/* ------------------------------------------------------------ the module */
-
-MODULE = Vassal		PACKAGE = Vassal::XS
-
-PROTOTYPES: DISABLE
-
-void
-recv_request(fd, timeout)
-    int fd
-    double timeout
-  PREINIT:
+/* Reads exactly one fork-server request from fd within timeout seconds
+ * (Vassal::XS::recv_request): croaks, or returns its hash (a new ref). */
+static SV *
+vassal_recv_request(pTHX_ int fd, double timeout)
+{
     unsigned char data[4 + VASSAL_MAX_BODY];
     vassal_rx rx;
     double deadline;
     char err[VASSAL_ERRLEN];
     int done = 0;
-  PPCODE:
     err[0] = '\0';
     vassal_rx_init(&rx);
     deadline = vassal_now() + timeout;
@@ -337,18 +333,20 @@ recv_request(fd, timeout)
         done = rc == 1;
     }
     if (err[0]) vassal_rx_croak(aTHX_ fd, err);
-    mXPUSHs(vassal_rx_result(aTHX_ fd, &rx, data));
+    return vassal_rx_result(aTHX_ fd, &rx, data);
+}
 
-SV *
-recv_request_nb(fd, state)
-    int fd
-    SV *state
-  PREINIT:
+/* Reads what fd has of a fork-server request without waiting
+ * (Vassal::XS::recv_request_nb): state keeps the request so far, a
+ * vassal_rx and the packet's bytes after it. Returns the request's hash
+ * once it is complete, else undef; croaks on an error. */
+static SV *
+vassal_recv_request_nb(pTHX_ int fd, SV *state)
+{
     vassal_rx *rx;
     char err[VASSAL_ERRLEN];
     int rc;
-  CODE:
-    /* state: the request so far, a vassal_rx and the packet's bytes after it */
+    SV *result = &PL_sv_undef;
     if (!SvPOK(state) || SvCUR(state) < sizeof(vassal_rx)) {
         vassal_rx init;
         vassal_rx_init(&init);
@@ -365,11 +363,83 @@ recv_request_nb(fd, state)
         vassal_rx_croak(aTHX_ fd, err);
     }
     if (rc == 1) {
-        RETVAL = vassal_rx_result(aTHX_ fd, rx, (unsigned char *)(rx + 1));
+        result = vassal_rx_result(aTHX_ fd, rx, (unsigned char *)(rx + 1));
         SvCUR_set(state, 0);
     }
-    else
-        RETVAL = &PL_sv_undef;
+    return result;
+}
+
+/* Sends bytes with the descriptors of fdlist (SCM_RIGHTS) in one sendmsg
+ * (Vassal::XS::send_fds): the bytes sent, or croaks. */
+static IV
+vassal_send_fds(pTHX_ int fd, SV *bytes, AV *fdlist)
+{
+    STRLEN len;
+    const char *p;
+    struct msghdr msg;
+    struct iovec iov;
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * VASSAL_CMSG_FDS)];
+        struct cmsghdr align;
+    } cbuf;
+    SSize_t n, i;
+    ssize_t sent;
+    p = SvPVbyte(bytes, len);
+    n = av_len(fdlist) + 1;
+    if (n > VASSAL_CMSG_FDS)
+        croak("send_fds: %ld descriptors, at most %d", (long)n, VASSAL_CMSG_FDS);
+    if (len == 0)
+        croak("send_fds: at least one byte must go with the descriptors");
+    memset(&msg, 0, sizeof(msg));
+    iov.iov_base = (void *)p;
+    iov.iov_len = len;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (n > 0) {
+        struct cmsghdr *cmsg;
+        int *data;
+        memset(&cbuf, 0, sizeof(cbuf));
+        msg.msg_control = cbuf.buf;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+        cmsg = CMSG_FIRSTHDR(&msg);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int) * n);
+        data = (int *)CMSG_DATA(cmsg);
+        for (i = 0; i < n; i++) {
+            SV **svp = av_fetch(fdlist, i, 0);
+            if (!svp || !SvOK(*svp))
+                croak("send_fds: descriptor %ld is undefined", (long)i);
+            data[i] = (int)SvIV(*svp);
+        }
+    }
+    do {
+        sent = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
+    if (sent < 0)
+        croak("send_fds: sendmsg failed: %s", strerror(errno));
+    return (IV)sent;
+}
+
+/* ------------------------------------------------------------ the module */
+
+MODULE = Vassal		PACKAGE = Vassal::XS
+
+PROTOTYPES: DISABLE
+
+void
+recv_request(fd, timeout)
+    int fd
+    double timeout
+  PPCODE:
+    mXPUSHs(vassal_recv_request(aTHX_ fd, timeout));
+
+SV *
+recv_request_nb(fd, state)
+    int fd
+    SV *state
+  CODE:
+    RETVAL = vassal_recv_request_nb(aTHX_ fd, state);
   OUTPUT:
     RETVAL
 
@@ -407,53 +477,8 @@ send_fds(fd, bytes, fdlist)
     int fd
     SV *bytes
     AV *fdlist
-  PREINIT:
-    STRLEN len;
-    const char *p;
-    struct msghdr msg;
-    struct iovec iov;
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * VASSAL_CMSG_FDS)];
-        struct cmsghdr align;
-    } cbuf;
-    SSize_t n, i;
-    ssize_t sent;
   CODE:
-    p = SvPVbyte(bytes, len);
-    n = av_len(fdlist) + 1;
-    if (n > VASSAL_CMSG_FDS)
-        croak("send_fds: %ld descriptors, at most %d", (long)n, VASSAL_CMSG_FDS);
-    if (len == 0)
-        croak("send_fds: at least one byte must go with the descriptors");
-    memset(&msg, 0, sizeof(msg));
-    iov.iov_base = (void *)p;
-    iov.iov_len = len;
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    if (n > 0) {
-        struct cmsghdr *cmsg;
-        int *data;
-        memset(&cbuf, 0, sizeof(cbuf));
-        msg.msg_control = cbuf.buf;
-        msg.msg_controllen = CMSG_SPACE(sizeof(int) * n);
-        cmsg = CMSG_FIRSTHDR(&msg);
-        cmsg->cmsg_level = SOL_SOCKET;
-        cmsg->cmsg_type = SCM_RIGHTS;
-        cmsg->cmsg_len = CMSG_LEN(sizeof(int) * n);
-        data = (int *)CMSG_DATA(cmsg);
-        for (i = 0; i < n; i++) {
-            SV **svp = av_fetch(fdlist, i, 0);
-            if (!svp || !SvOK(*svp))
-                croak("send_fds: descriptor %ld is undefined", (long)i);
-            data[i] = (int)SvIV(*svp);
-        }
-    }
-    do {
-        sent = sendmsg(fd, &msg, MSG_NOSIGNAL);
-    } while (sent < 0 && errno == EINTR);
-    if (sent < 0)
-        croak("send_fds: sendmsg failed: %s", strerror(errno));
-    RETVAL = (IV)sent;
+    RETVAL = vassal_send_fds(aTHX_ fd, bytes, fdlist);
   OUTPUT:
     RETVAL
 
@@ -602,9 +627,15 @@ dict_decode(body)
     p = (const unsigned char *)SvPVbyte(body, len);
     vassal_check_decode_size(aTHX_ len, "dict");
     tmp = (AV *)sv_2mortal((SV *)newAV());
-    while (off < len) {
-        av_push(tmp, vassal_take_item(aTHX_ p, len, &off, "dict key", idx));
-        av_push(tmp, vassal_take_item(aTHX_ p, len, &off, "dict value", idx));
+    for (;;) {
+        vassal_dict_pair pair;
+        vassal_dict_error err;
+        vassal_dict_step step = vassal_uwsgi_dict_next(p, len, &off, &pair, &err);
+        if (step == VASSAL_DICT_END) break;
+        if (step == VASSAL_DICT_MALFORMED)
+            vassal_item_croak(aTHX_ p, len, err.at, err.in_value ? "dict value" : "dict key", idx, err.why);
+        av_push(tmp, newSVpvn(pair.key, pair.key_len));
+        av_push(tmp, newSVpvn(pair.value, pair.value_len));
         idx++;
     }
     count = idx * 2;
@@ -790,8 +821,17 @@ IV
 parse_http_request(buf, env)
     SV *buf
     HV *env
+  PREINIT:
+    size_t head_len = 0;
   CODE:
-    RETVAL = vassal_parse_http_request(aTHX_ buf, env);
+    /* the Perl interface: the length, or -2 incomplete, -1 (400), -3 (505), -4 (431) */
+    switch (vassal_parse_http_request(aTHX_ buf, env, &head_len)) {
+    case VASSAL_HEAD_PARSED:          RETVAL = (IV)head_len; break;
+    case VASSAL_HEAD_INCOMPLETE:      RETVAL = -2; break;
+    case VASSAL_HEAD_BAD_VERSION:     RETVAL = -3; break;
+    case VASSAL_HEAD_TOO_MANY_FIELDS: RETVAL = -4; break;
+    default:                          RETVAL = -1; break;
+    }
   OUTPUT:
     RETVAL
 

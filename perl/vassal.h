@@ -1,12 +1,43 @@
 /*
  * vassal.h - what the C parts of Vassal share: the HTTP/1.x request parser
- * (vassal_http.c, plain C, no Perl) and the worker loop (vassal_worker.c).
+ * (vassal_http.c), the uwsgi dict walker (vassal_uwsgi.c), both plain C, no Perl,
+ * and the worker loop (vassal_loop.c, see vassal_worker_int.h).
  */
 #ifndef VASSAL_H
 #define VASSAL_H
 
 #include <stddef.h>
 #include <sys/types.h>
+
+/* ----------------------------------------------------------- vassal_uwsgi.c */
+
+/* One item of a uwsgi dict or array at *off of [p, p + len): a 16-bit
+ * little-endian length, then that many bytes. */
+typedef enum {
+    VASSAL_ITEM_OK,                 /* *item, *item_len set, *off past it */
+    VASSAL_ITEM_TRUNCATED_LENGTH,   /* fewer than 2 bytes left for its length */
+    VASSAL_ITEM_OVERRUN             /* its length runs past len */
+} vassal_item_result;
+vassal_item_result vassal_uwsgi_item(const unsigned char *p, size_t len, size_t *off,
+                                     const char **item, size_t *item_len);
+
+typedef struct {
+    const char *key;   size_t key_len;
+    const char *value; size_t value_len;
+} vassal_dict_pair;
+
+typedef enum { VASSAL_DICT_PAIR, VASSAL_DICT_END, VASSAL_DICT_MALFORMED } vassal_dict_step;
+
+/* where a dict is malformed: in the key or the value of the item at `at` */
+typedef struct {
+    int in_value;
+    size_t at;
+    vassal_item_result why;
+} vassal_dict_error;
+
+/* The next key and value of the uwsgi dict [p, p + len) at *off. */
+vassal_dict_step vassal_uwsgi_dict_next(const unsigned char *p, size_t len, size_t *off,
+                                        vassal_dict_pair *pair, vassal_dict_error *err);
 
 /* ------------------------------------------------------------ vassal_http.c */
 
@@ -73,6 +104,11 @@ int vassal_has_token(const char *v, size_t len, const char *token);
  * absolute-form target (need_host: not empty) or a Host field (RFC 9110
  * 7.2; may be empty)? */
 int vassal_valid_authority(const char *s, size_t len, int need_host);
+
+/* A Content-Length value (RFC 9110 8.6: 1*DIGIT) of at most 18 digits, so
+ * that it fits: 1 with *length set, or 0 when it is not one. The one rule
+ * for both front ends (HTTP's field, uwsgi's CONTENT_LENGTH). */
+int vassal_content_length(const char *s, size_t len, long long *length);
 
 /* Is c an HTTP token character (RFC 9110 tchar)? */
 int vassal_is_tchar(unsigned char c);

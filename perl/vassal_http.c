@@ -128,11 +128,29 @@ vassal_valid_authority(const char *s, size_t len, int need_host)
  * CONNECT, which a PSGI server does not do. Anything else is refused: what
  * a server accepts and a proxy in front of it reads differently is how
  * requests get smuggled. */
+/* The path of a target [p, end), up to its query or fragment: every '%'
+ * starts a pct-encoded octet (RFC 3986 2.1), and none is %00. As nginx
+ * refuses them: PATH_INFO is decoded, and an escape read two ways, or a NUL
+ * that ends a C string early, names one file to the app and another to
+ * whatever reads the path after it. */
+static int
+valid_path(const char *p, const char *end)
+{
+    for (; p < end && *p != '?' && *p != '#'; p++) {
+        if (*p != '%') continue;
+        if (end - p < 3 || hexval((unsigned char)p[1]) < 0 || hexval((unsigned char)p[2]) < 0
+            || (p[1] == '0' && p[2] == '0'))
+            return 0;
+        p += 2;
+    }
+    return 1;
+}
+
 static int
 valid_target(const char *t, size_t len, const char *method, size_t mlen)
 {
     size_t skip, i;
-    if (t[0] == '/') return 1;
+    if (t[0] == '/') return valid_path(t, t + len);
     if (len == 1 && t[0] == '*') return mlen == 7 && memcmp(method, "OPTIONS", 7) == 0;
     if (len > 7 && vassal_ieq(t, 7, "http://")) skip = 7;
     else if (len > 8 && vassal_ieq(t, 8, "https://")) skip = 8;
@@ -142,7 +160,7 @@ valid_target(const char *t, size_t len, const char *method, size_t mlen)
      * host a to RFC 3986 but host b to a parser that reads on) */
     for (i = skip; i < len && t[i] != '/' && t[i] != '?'; i++)
         ;
-    return vassal_valid_authority(t + skip, i - skip, 1);
+    return vassal_valid_authority(t + skip, i - skip, 1) && valid_path(t + i, t + len);
 }
 
 /* Parses the request line [p, end) (without its line end). */
@@ -421,4 +439,18 @@ vassal_http_date(void)
         cached = now;
     }
     return buf;
+}
+
+int
+vassal_content_length(const char *s, size_t len, long long *length)
+{
+    long long v = 0;
+    size_t i;
+    if (!len || len > 18) return 0;
+    for (i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        v = v * 10 + (s[i] - '0');
+    }
+    *length = v;
+    return 1;
 }

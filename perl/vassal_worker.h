@@ -1,5 +1,6 @@
 /*
- * vassal_worker.h - the worker loop of vassal_worker.c, for Vassal.xs.
+ * vassal_worker.h - the worker loop (vassal_loop.c and the files of
+ * vassal_worker_int.h), for Vassal.xs.
  * Needs perl.h first.
  */
 #ifndef VASSAL_WORKER_H
@@ -34,9 +35,16 @@ double vassal_monotonic(void);
  * Vassal::XS::worker_run. Croaks on a bad option before serving. */
 const char *vassal_worker_run(pTHX_ HV *opts);
 
-/* Parses one HTTP request head the way the worker does, for tests. Returns
- * its length, -2 when incomplete, or -1 (400), -3 (505), -4 (431). */
-IV vassal_parse_http_request(pTHX_ SV *buf, HV *env);
+/* Parses one HTTP request head the way the worker does, for tests: what
+ * came of it, and with VASSAL_HEAD_PARSED its length in *head_len. */
+typedef enum {
+    VASSAL_HEAD_PARSED,
+    VASSAL_HEAD_INCOMPLETE,
+    VASSAL_HEAD_MALFORMED,          /* 400 */
+    VASSAL_HEAD_BAD_VERSION,        /* 505 */
+    VASSAL_HEAD_TOO_MANY_FIELDS     /* 431 */
+} vassal_head_result;
+vassal_head_result vassal_parse_http_request(pTHX_ SV *buf, HV *env, size_t *head_len);
 
 /* Vassal::Conn: the response in flight, for the Perl slow path. */
 void vassal_conn_check(pTHX_ SV *self);

@@ -58,8 +58,14 @@ subtest 'line ends, leading empty lines, targets' => sub {
     is $env->{QUERY_STRING}, 'q=1', 'a query right after the authority';
     ($rc, $env) = parse("GET /x#frag HTTP/1.1\r\nHost: h\r\n\r\n");
     is $env->{PATH_INFO}, '/x', 'a fragment is dropped';
-    ($rc, $env) = parse("GET /bad%zz%4 HTTP/1.1\r\nHost: h\r\n\r\n");
-    is $env->{PATH_INFO}, '/bad%zz%4', 'invalid escapes stay as they are';
+    ($rc) = parse("GET /bad%zz HTTP/1.1\r\nHost: h\r\n\r\n");
+    is $rc, -1, 'an invalid escape in the path is refused (as nginx)';
+    ($rc) = parse("GET /bad%4 HTTP/1.1\r\nHost: h\r\n\r\n");
+    is $rc, -1, 'so is a cut one';
+    ($rc) = parse("GET /etc/passwd%00.png HTTP/1.1\r\nHost: h\r\n\r\n");
+    is $rc, -1, 'and %00';
+    ($rc, $env) = parse("GET /a?q=%zz%00 HTTP/1.1\r\nHost: h\r\n\r\n");
+    is $env->{QUERY_STRING}, 'q=%zz%00', 'the query is not decoded, and not checked';
     ($rc, $env) = parse("GET /caf\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n");
     is $env->{PATH_INFO}, "/caf\xc3\xa9", 'obs-text in the target';
 };

@@ -32,6 +32,7 @@ my %OPTIONS = (
     # requests
     'socket-timeout'      => { type => 'int',    default => 4, help => 'seconds a client may stay silent (uWSGI\'s default)' },
     'header-timeout'      => { type => 'int',    help => 'seconds for the whole head of a request (HTTP request line and header fields, or uwsgi packet) to arrive, counted from the accept or, on a keep-alive connection, from its first byte; then 408 and close (default 3 x socket-timeout)' },
+    'body-timeout'        => { type => 'int',    default => 300, help => 'seconds for the whole body of a request to arrive, counted from the end of its head; it is read before the app is called, so a slow client holds no worker; then 408 and close' },
     'no-defer-accept'     => { type => 'bool',   help => 'do not set TCP_DEFER_ACCEPT on TCP sockets (by default a connection is accepted once its request has arrived)' },
     'buffer-size'         => { type => 'int',    default => 65536, help => 'largest request header section (HTTP) or uwsgi packet, in bytes' },
     'limit-post'          => { type => 'count',  default => 1024 ** 3, help => 'largest request body in bytes, larger gets 413 (0: no limit)' },

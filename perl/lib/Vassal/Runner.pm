@@ -160,6 +160,7 @@ sub _run {
         worker_options => {
             socket_timeout => $config->get('socket-timeout'),
             header_timeout => $config->get('header-timeout'),       # unset: 3 x socket-timeout
+            body_timeout   => $config->get('body-timeout'),
             defer_accept   => $config->get('no-defer-accept') ? 0 : 1,
             buffer_size    => $config->get('buffer-size'),
             limit_post     => $config->get('limit-post'),

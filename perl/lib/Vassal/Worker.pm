@@ -17,7 +17,7 @@ our $VERSION = '0.01';
 #   listeners  [Vassal::Listener, ...]
 #   scoreboard, slot     this worker's slot (0-based)
 #   status_fd  the pipe the master reads "A<pid>" / "S<pid>" from
-#   socket_timeout, keepalive_timeout, header_timeout, buffer_size, limit_post,
+#   socket_timeout, keepalive_timeout, header_timeout, body_timeout, buffer_size, limit_post,
 #   post_buffering, max_requests, max_connections, defer_accept, underscores_in_headers
 #   master_pid, orphan_timeout   stop once the master is gone, SIGKILL after that long
 sub run {
@@ -29,7 +29,7 @@ sub run {
         name      => Vassal::Log->name,
         tmpdir    => $ENV{TMPDIR} && -d $ENV{TMPDIR} ? $ENV{TMPDIR} : File::Spec->tmpdir,
     );
-    for my $k (qw(scoreboard slot status_fd socket_timeout keepalive_timeout header_timeout buffer_size
+    for my $k (qw(scoreboard slot status_fd socket_timeout keepalive_timeout header_timeout body_timeout buffer_size
                   limit_post post_buffering max_requests max_connections defer_accept underscores_in_headers
                   master_pid orphan_timeout)) {
         $opts{$k} = $a{$k} if defined $a{$k};
@@ -186,7 +186,7 @@ writer not closed when the app returns is closed then.
 =item run(app => $app, listeners => [...], %options)
 
 Options: C<scoreboard> and C<slot>, C<status_fd>, C<socket_timeout>,
-C<keepalive_timeout>, C<header_timeout>, C<buffer_size>, C<limit_post>, C<post_buffering>,
+C<keepalive_timeout>, C<header_timeout>, C<body_timeout>, C<buffer_size>, C<limit_post>, C<post_buffering>,
 C<max_requests>, C<max_connections>, C<defer_accept> (default true: C<TCP_DEFER_ACCEPT> of
 C<socket_timeout> seconds on TCP listeners, as uWSGI sets unless
 C<no-defer-accept>), C<underscores_in_headers> (default false: HTTP header

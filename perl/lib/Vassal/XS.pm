@@ -141,7 +141,7 @@ when C<fstat> fails.
 
 =back
 
-=head2 The worker loop (vassal_worker.c, vassal_http.c)
+=head2 The worker loop (vassal_loop.c, vassal_http.c)
 
 =over 4
 
@@ -157,7 +157,8 @@ C<listeners> (C<[{fd, proto => 'http'|'uwsgi', unix, server_name,
 server_port}, ...]>); C<socket_timeout> (4); C<keepalive_timeout> (the
 same); C<header_timeout> (3 x C<socket_timeout>: the total time for a request
 head, from the accept or a keep-alive connection's first byte after the
-previous request); C<buffer_size> (65536); C<limit_post> (1 GiB; 0: none); C<post_buffering>
+previous request); C<body_timeout> (300: the total time for a request
+body, from the end of its head); C<buffer_size> (65536); C<limit_post> (1 GiB; 0: none); C<post_buffering>
 (1048576); C<max_requests> (0: none); C<max_connections> (1024, and at most
 the open-files limit less 64: the oldest waiting connection is closed for a
 new one); C<status_fd> (the loop writes
@@ -173,9 +174,11 @@ still there.
 Connections waiting for a request (or the rest of one) are kept in the
 worker's epoll set beside the listening sockets (C<EPOLLEXCLUSIVE>), so that
 a slow or idle client never holds the worker; a request whose head is
-complete is served at once, every wait for the client bounded by
-C<socket_timeout>, and the whole head by C<header_timeout> (408, at most
-4 empty lines before a request line, 400 beyond). Refused: a malformed request line or header field (400),
+complete has its body read there too, before the app is called, and is
+then served at once; every wait for the client is bounded by
+C<socket_timeout>, the whole head by C<header_timeout> and the whole body
+by C<body_timeout> (408); at most
+4 empty lines before a request line, 400 beyond. Refused: a malformed request line or header field (400),
 an HTTP version but 1.0 and 1.1 (505), a header section over C<buffer_size>
 (431; a request line alone: 414), a body over C<limit_post> (413), a
 Transfer-Encoding but chunked (501), Content-Length with chunked (400); the

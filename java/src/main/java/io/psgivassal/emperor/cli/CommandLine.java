@@ -31,7 +31,12 @@ record CommandLine(
     Optional<String> stopHook,
     Duration hookTimeout,
     Duration rescanInterval,
-    boolean help) {
+    boolean help,
+    Optional<String> pgListen,
+    Optional<String> fleet,
+    Optional<String> emperorName,
+    int capacity,
+    Duration fleetLease) {
 
   static final Duration DEFAULT_RELOAD_MERCY = Duration.ofSeconds(30);
 
@@ -42,7 +47,14 @@ record CommandLine(
 
   private static final List<Flag> FLAGS = List.of(
       new Flag("--emperor", Kind.TEXT, "DIR|GLOB",
-          "vassal configs: every *.ini/.xml/.yml/.yaml/.js/.json in DIR, or the files matching GLOB (e.g. 'dir/*.ini'); repeatable", List.of()),
+          "vassal configs: every *.ini/.xml/.yml/.yaml/.js/.json in DIR, or the files matching GLOB (e.g. 'dir/*.ini'),"
+          + " or the rows of 'pg://CONNINFO;QUERY' (name, config, ts); repeatable", List.of()),
+      // issue 14: PostgreSQL (io.psgivassal.emperor.pg and .fleet)
+      new Flag("--emperor-pg-listen", Kind.TEXT, "CHANNEL", "pg:// monitors also LISTEN on CHANNEL and re-run their query at once on every NOTIFY", List.of()),
+      new Flag("--emperor-fleet", Kind.TEXT, "pg://CONNINFO", "join the fleet of Emperors sharing this PostgreSQL database (schema created if missing)", List.of()),
+      new Flag("--emperor-name", Kind.TEXT, "NAME", "this Emperor's name in the fleet (default: the host name)", List.of()),
+      new Flag("--emperor-capacity", Kind.COUNT, "N", "run at most N of the fleet's vassals (default 1000)", List.of()),
+      new Flag("--emperor-fleet-lease", Kind.SECONDS, "SECONDS", "a fleet Emperor silent this long loses its vassals to the others (default 5)", List.of()),
       new Flag("--emperor-use-fork-server", Kind.TEXT, "SOCKET", "adopt vassals from the fork server listening on SOCKET", List.of()),
       new Flag("--vassal-fork-base", Kind.TEXT, "NAME", "spawn this vassal (a config file name) with posix_spawn instead; it runs the fork server; repeatable", List.of()),
       new Flag("--binary-path", Kind.TEXT, "PATH", "the vassal program (default: psgi-vassal from PATH)", List.of()),
@@ -145,7 +157,7 @@ record CommandLine(
       }
       values.computeIfAbsent(f.name(), k -> new ArrayList<>()).add(value);
     }
-    if (!help && !values.containsKey("--emperor")) {
+    if (!help && !values.containsKey("--emperor") && !values.containsKey("--emperor-fleet")) {
       throw new UsageException("missing required option --emperor DIR");
     }
     return new CommandLine(
@@ -171,7 +183,12 @@ record CommandLine(
         last(values, "--vassals-stop-hook"),
         seconds(values, "--vassals-hook-timeout", 60),
         seconds(values, "--emperor-freq", 3),
-        help);
+        help,
+        last(values, "--emperor-pg-listen"),
+        last(values, "--emperor-fleet"),
+        last(values, "--emperor-name"),
+        last(values, "--emperor-capacity").map(Integer::parseInt).orElse(1000),
+        seconds(values, "--emperor-fleet-lease", 5));
   }
 
   private static List<String> all(Map<String, List<String>> values, String flag) {

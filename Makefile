@@ -90,13 +90,20 @@ clean:
 # report under integration/bench/out/quick/.
 BENCH_DEB_PACKAGES := wrk starman uwsgi-core uwsgi-plugin-psgi gnuplot-nox
 
-.PHONY: bench bench-quick bench-deps
+.PHONY: bench bench-quick bench-deps bench-fleet
 
 bench-deps:
 	$(call apt_install,$(BENCH_DEB_PACKAGES))
 
 bench: build bench-deps
 	integration/bench/run
+	$(MAKE) bench-fleet
+
+# Issue 14: a fleet of 2 Emperors on a private PostgreSQL (insert -> serving,
+# takeover after SIGKILL, 50 vassals); its table goes to integration/bench/out/fleet.md
+bench-fleet: build
+	mkdir -p integration/bench/out
+	integration/bench/fleet --vassals 50 --out integration/bench/out/fleet.md
 
 bench-quick: build bench-deps
 	integration/bench/run --quick

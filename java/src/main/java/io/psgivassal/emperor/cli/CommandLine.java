@@ -80,7 +80,8 @@ record CommandLine(
   static final String USAGE = usage();
 
   private static String usage() {
-    StringBuilder b = new StringBuilder("usage: emperor --emperor DIR|GLOB [options]\n");
+    StringBuilder b = new StringBuilder("usage: emperor --emperor DIR|GLOB [options]\n"
+        + "       emperor fleet add|remove|list|drain --fleet URL ...   (emperor fleet --help)\n");
     for (Flag f : FLAGS) {
       String left = "  " + f.name() + (f.arg().isEmpty() ? "" : " " + f.arg());
       b.append(String.format("%-44s %s%n", left, f.help()));

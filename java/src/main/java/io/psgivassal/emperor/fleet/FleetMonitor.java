@@ -79,7 +79,10 @@ public final class FleetMonitor implements Monitor {
     this.name = name;
     this.capacity = capacity;
     this.lease = lease;
-    this.round = lease.dividedBy(5);
+    // renewals well within the lease, and at least every second so that states and drains move
+    // along even with a long lease (one small transaction per Emperor per second)
+    Duration fifth = lease.dividedBy(5);
+    this.round = fifth.compareTo(Duration.ofSeconds(1)) > 0 ? Duration.ofSeconds(1) : fifth;
     this.id = "fleet pg://" + conn + " as " + name;
     this.table = new VassalTable(id);
   }
@@ -93,9 +96,18 @@ public final class FleetMonitor implements Monitor {
     }
   }
 
-  /** Lets the monitor see the vassals' states: reported to the table, and used to give rows back only once stopped. */
+  /**
+   * Lets the monitor see the vassals' states: reported to the table, and used to give rows back
+   * only once stopped. Every vassal event starts a round soon, so the table follows at once.
+   */
   public FleetMonitor observe(Emperor e) {
     this.emperor = Objects.requireNonNull(e);
+    e.addListener(event -> {
+      PgPoller p = poller;
+      if (p != null) {
+        p.wake();
+      }
+    }, com.google.common.util.concurrent.MoreExecutors.directExecutor());
     return this;
   }
 
@@ -300,7 +312,8 @@ public final class FleetMonitor implements Monitor {
         return;
       }
       long renewed = leaseRenewedAt;
-      if (renewed != 0 && System.nanoTime() - renewed > lease.minus(round).toNanos() && !table.names().isEmpty()) {
+      if (renewed != 0 && System.nanoTime() - renewed > lease.minus(lease.dividedBy(5)).toNanos()
+          && !table.names().isEmpty()) {
         log.warn("{}: lease not renewed for {} ms (database unreachable): stopping {} vassal(s) so that no other"
             + " Emperor runs them twice; what is still ours starts again once the database answers", id,
             (System.nanoTime() - renewed) / 1_000_000, table.names().size());

@@ -17,8 +17,9 @@ import java.sql.Statement;
  *                        state, pid, sockets, reported_at)
  * </pre>
  *
- * A trigger NOTIFYs {@value #CHANNEL} whenever a vassal's config, ts or Emperor changes, or a
- * vassal or an Emperor's draining flag changes, so every Emperor looks at once.
+ * Triggers NOTIFY {@value #CHANNEL} whenever a vassal is added or removed, its config, ts or
+ * Emperor changes, or an Emperor's draining flag or capacity changes, so every Emperor looks at
+ * once; nothing else (lease renewals, state reports) wakes anyone.
  */
 public final class FleetSchema {
   public static final int VERSION = 1;
@@ -73,14 +74,24 @@ public final class FleetSchema {
               PERFORM pg_notify('%s', TG_TABLE_NAME);
               RETURN NULL;
             END $$""".formatted(CHANNEL));
+        // per row and only on real changes: a statement trigger fires for every round's claim and
+        // lease renewal even when they change nothing, and every Emperor would wake every other one
+        // without end (NOTIFY folds identical notifications of one transaction into one)
+        s.execute("""
+            CREATE TRIGGER emperor_fleet_vassals_added
+              AFTER INSERT OR DELETE ON emperor_fleet_vassals
+              FOR EACH ROW EXECUTE FUNCTION emperor_fleet_notify()""");
         s.execute("""
             CREATE TRIGGER emperor_fleet_vassals_changed
-              AFTER INSERT OR DELETE OR UPDATE OF config, ts, emperor ON emperor_fleet_vassals
-              FOR EACH STATEMENT EXECUTE FUNCTION emperor_fleet_notify()""");
+              AFTER UPDATE ON emperor_fleet_vassals FOR EACH ROW
+              WHEN (OLD.config IS DISTINCT FROM NEW.config OR OLD.ts IS DISTINCT FROM NEW.ts
+                OR OLD.emperor IS DISTINCT FROM NEW.emperor)
+              EXECUTE FUNCTION emperor_fleet_notify()""");
         s.execute("""
             CREATE TRIGGER emperor_fleet_emperors_changed
-              AFTER DELETE OR UPDATE OF draining, capacity ON emperor_fleet_emperors
-              FOR EACH STATEMENT EXECUTE FUNCTION emperor_fleet_notify()""");
+              AFTER UPDATE ON emperor_fleet_emperors FOR EACH ROW
+              WHEN (OLD.draining IS DISTINCT FROM NEW.draining OR OLD.capacity IS DISTINCT FROM NEW.capacity)
+              EXECUTE FUNCTION emperor_fleet_notify()""");
         s.execute("INSERT INTO emperor_fleet_version VALUES (" + VERSION + ")");
       }
       c.commit();

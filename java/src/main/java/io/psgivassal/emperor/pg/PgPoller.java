@@ -25,6 +25,8 @@ public final class PgPoller {
   private static final Duration MAX_RETRY = Duration.ofSeconds(10);
   /** How long one wait for notifications may block, so a stop is seen this fast. */
   private static final int NOTIFY_SLICE_MS = 100;
+  /** Rounds at most this often: a burst of NOTIFYs or wakes costs one round, not one each. */
+  private static final Duration MIN_GAP = Duration.ofMillis(30);
 
   /** The connection as the stats show it. */
   public enum State { CONNECTING, CONNECTED, DOWN, STOPPED }
@@ -223,6 +225,7 @@ public final class PgPoller {
   /** Until the interval is up, a NOTIFY arrives, {@link #wake} is called or the poller stops. */
   private void waitForNews(Connection c) throws SQLException {
     long deadline = System.nanoTime() + interval.toNanos();
+    sleepQuietly(MIN_GAP);
     PGConnection pg = c.unwrap(PGConnection.class);
     while (!stopping) {
       synchronized (lock) {
@@ -243,6 +246,14 @@ public final class PgPoller {
           return;
         }
       }
+    }
+  }
+
+  private void sleepQuietly(Duration d) {
+    try {
+      Thread.sleep(d.toMillis());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
     }
   }
 

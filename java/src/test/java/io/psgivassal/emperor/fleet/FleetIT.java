@@ -277,6 +277,20 @@ class FleetIT {
     assertEquals(1, fleet("drain", "--fleet", url, "nobody").status(), "draining an unknown Emperor fails");
   }
 
+  @Test
+  void fleetVassalsAreAdoptedFromTheForkServerOfTheEmperorsOwnBase() throws Exception {
+    // the base lives in the host's own directory (every Emperor runs one); the fleet's vassals are adopted from it
+    world.writeBase();
+    add("adopted.ini");
+    FleetMonitor f = new FleetMonitor(url, "forking", 100, Duration.ofSeconds(5));
+    Emperor e = world.start(world.builder().monitor(f));
+    f.observe(e);
+    Http.await200(ports.get("adopted.ini"), WAIT);
+    Await.until("adopted.ini adopted", WAIT, () -> e.vassal("adopted.ini").map(VassalView::adopted).orElse(false));
+    assertEquals(world.forkSocket, e.vassal("adopted.ini").orElseThrow().forkServer().orElseThrow());
+    assertEquals(Map.of("adopted.ini", "forking"), assignments(), "base.ini is the host's, not the fleet's");
+  }
+
   private interface Check {
     boolean get() throws Exception;
   }

@@ -12,6 +12,7 @@ import io.psgivassal.emperor.natives.ProcFs;
 import io.psgivassal.emperor.natives.Signals;
 import io.psgivassal.emperor.testing.Await;
 import io.psgivassal.emperor.testing.Http;
+import io.psgivassal.emperor.testing.LogCapture;
 import io.psgivassal.emperor.testing.PgServer;
 import io.psgivassal.emperor.testing.Ports;
 import io.psgivassal.emperor.testing.VassalWorld;
@@ -289,6 +290,25 @@ class FleetIT {
     Await.until("adopted.ini adopted", WAIT, () -> e.vassal("adopted.ini").map(VassalView::adopted).orElse(false));
     assertEquals(world.forkSocket, e.vassal("adopted.ini").orElseThrow().forkServer().orElseThrow());
     assertEquals(Map.of("adopted.ini", "forking"), assignments(), "base.ini is the host's, not the fleet's");
+  }
+
+  @Test
+  void anEmperorCutOffFromTheDatabaseStopsItsVassalsBeforeItsLeaseEndsAndRunsThemAgainAfter() throws Exception {
+    add("f.ini");
+    Emperor e = emperor("fenced", 100, Duration.ofSeconds(2));
+    int before = Http.await200(ports.get("f.ini"), WAIT).helloPid();
+    try (LogCapture log = LogCapture.start()) {
+      long t0 = System.nanoTime();
+      pg.stop();
+      // another Emperor could claim f.ini once the 2 s lease is over: it must not run here by then
+      Await.until("f.ini stopped", WAIT, () -> e.vassal("f.ini").isEmpty());
+      long ms = (System.nanoTime() - t0) / 1_000_000;
+      assertTrue(ms < 2_000, "stopped " + ms + " ms after the database went away; the lease is 2000 ms");
+      assertTrue(!log.lines("lease not renewed", "stopping 1 vassal").isEmpty(), "the log says why");
+      pg.startAgain();
+      Await.until("f.ini serving again", WAIT, () -> call(() -> Http.get(ports.get("f.ini")).helloPid() != before));
+      assertEquals(Map.of("f.ini", "fenced"), assignments(), "still this Emperor's: nobody else claimed it");
+    }
   }
 
   private interface Check {

@@ -43,6 +43,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class FleetMonitor implements Monitor {
   private static final Logger log = LoggerFactory.getLogger(FleetMonitor.class);
+  /** How often, at most, the loop checks whether the lease is still fresh. */
+  private static final Duration FENCE_CHECK = Duration.ofMillis(250);
   private final ConnInfo conn;
   private final String name;
   private final int capacity;
@@ -303,16 +305,19 @@ public final class FleetMonitor implements Monitor {
   }
 
   /**
-   * On the loop: a lease not renewed in time means another Emperor may claim our vassals now, so
-   * they stop here first (a round before the lease runs out, so the two never overlap).
+   * On the loop: a lease not renewed in time means another Emperor may claim our vassals when it
+   * ends, so they stop here first: at 3/5 of the lease after the last renewal began (two rounds
+   * missed at the default round), checked every {@link #FENCE_CHECK} at most, which leaves the
+   * vassals well over a round to exit before anyone may claim them.
    */
   private void scheduleFence() {
-    fence = ctx.schedule(round, () -> {
+    Duration check = round.dividedBy(4).compareTo(FENCE_CHECK) > 0 ? FENCE_CHECK : round.dividedBy(4);
+    fence = ctx.schedule(check, () -> {
       if (stopped) {
         return;
       }
       long renewed = leaseRenewedAt;
-      if (renewed != 0 && System.nanoTime() - renewed > lease.minus(lease.dividedBy(5)).toNanos()
+      if (renewed != 0 && System.nanoTime() - renewed > lease.multipliedBy(3).dividedBy(5).toNanos()
           && !table.names().isEmpty()) {
         log.warn("{}: lease not renewed for {} ms (database unreachable): stopping {} vassal(s) so that no other"
             + " Emperor runs them twice; what is still ours starts again once the database answers", id,

@@ -304,6 +304,8 @@ class FleetIT {
       Await.until("f.ini stopped", WAIT, () -> e.vassal("f.ini").isEmpty());
       long ms = (System.nanoTime() - t0) / 1_000_000;
       assertTrue(ms < 2_000, "stopped " + ms + " ms after the database went away; the lease is 2000 ms");
+      String fenced = log.lines("lease not renewed for").get(0).replaceAll(".*lease not renewed for (\\d+) ms.*", "$1");
+      assertTrue(Integer.parseInt(fenced) < 1_600, "fenced " + fenced + " ms after the last renewal began (lease 2000 ms)");
       assertTrue(!log.lines("lease not renewed", "stopping 1 vassal").isEmpty(), "the log says why");
       pg.startAgain();
       Await.until("f.ini serving again", WAIT, () -> call(() -> Http.get(ports.get("f.ini")).helloPid() != before));

@@ -1,5 +1,7 @@
 package io.psgivassal.emperor.core;
 
+import io.psgivassal.emperor.api.EmperorConfig;
+import io.psgivassal.emperor.api.VassalSpec;
 import io.psgivassal.emperor.natives.NativeException;
 import java.nio.file.Path;
 import java.util.ArrayDeque;

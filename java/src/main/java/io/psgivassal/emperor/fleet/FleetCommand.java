@@ -1,6 +1,6 @@
 package io.psgivassal.emperor.fleet;
 
-import io.psgivassal.emperor.core.VassalSpec;
+import io.psgivassal.emperor.api.VassalSpec;
 import io.psgivassal.emperor.pg.ConnInfo;
 import java.io.IOException;
 import java.io.PrintStream;

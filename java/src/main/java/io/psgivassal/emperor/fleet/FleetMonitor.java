@@ -1,10 +1,10 @@
 package io.psgivassal.emperor.fleet;
 
 import com.google.common.util.concurrent.Service;
-import io.psgivassal.emperor.core.Emperor;
-import io.psgivassal.emperor.core.VassalView;
-import io.psgivassal.emperor.monitor.Monitor;
-import io.psgivassal.emperor.monitor.MonitorContext;
+import io.psgivassal.emperor.api.Emperor;
+import io.psgivassal.emperor.api.VassalView;
+import io.psgivassal.emperor.api.Monitor;
+import io.psgivassal.emperor.api.MonitorContext;
 import io.psgivassal.emperor.pg.ConnInfo;
 import io.psgivassal.emperor.pg.PgPoller;
 import io.psgivassal.emperor.pg.VassalRow;

@@ -1,7 +1,7 @@
 package io.psgivassal.emperor.pg;
 
-import io.psgivassal.emperor.monitor.Monitor;
-import io.psgivassal.emperor.monitor.MonitorContext;
+import io.psgivassal.emperor.api.Monitor;
+import io.psgivassal.emperor.api.MonitorContext;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;

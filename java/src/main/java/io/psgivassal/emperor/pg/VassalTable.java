@@ -1,7 +1,7 @@
 package io.psgivassal.emperor.pg;
 
-import io.psgivassal.emperor.core.VassalSpec;
-import io.psgivassal.emperor.monitor.MonitorContext;
+import io.psgivassal.emperor.api.VassalSpec;
+import io.psgivassal.emperor.api.MonitorContext;
 import java.time.Instant;
 import java.util.HashMap;
 import java.util.HashSet;

@@ -3,8 +3,8 @@ package io.psgivassal.emperor.fleet;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.psgivassal.emperor.core.Emperor;
-import io.psgivassal.emperor.core.VassalView;
+import io.psgivassal.emperor.api.Emperor;
+import io.psgivassal.emperor.api.VassalView;
 import io.psgivassal.emperor.natives.NativeException;
 import io.psgivassal.emperor.natives.PidFds;
 import io.psgivassal.emperor.natives.Prctl;

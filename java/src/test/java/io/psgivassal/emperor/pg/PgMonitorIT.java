@@ -5,8 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.psgivassal.emperor.core.Emperor;
-import io.psgivassal.emperor.core.VassalView;
+import io.psgivassal.emperor.api.Emperor;
+import io.psgivassal.emperor.api.VassalView;
 import io.psgivassal.emperor.testing.Await;
 import io.psgivassal.emperor.testing.Http;
 import io.psgivassal.emperor.testing.LogCapture;

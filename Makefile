@@ -13,7 +13,7 @@ DEB_PACKAGES := \
 	libplack-perl libhttp-message-perl libtest-tcp-perl libtest-pod-perl libhttp-parser-xs-perl \
 	libplack-middleware-session-perl libdancer2-perl libmojolicious-perl libcatalyst-perl \
 	libmoose-perl libdatetime-perl libtemplate-perl \
-	nginx-light uwsgi-core uwsgi-plugin-psgi iproute2
+	nginx-light uwsgi-core uwsgi-plugin-psgi iproute2 postgresql
 
 .PHONY: all deps build build-perl build-java test test-perl test-sanitize test-java test-cross test-example \
         dist disttest demo install clean
@@ -101,13 +101,20 @@ clean:
 # report under integration/bench/out/quick/.
 BENCH_DEB_PACKAGES := wrk starman uwsgi-core uwsgi-plugin-psgi gnuplot-nox
 
-.PHONY: bench bench-quick bench-deps
+.PHONY: bench bench-quick bench-deps bench-fleet
 
 bench-deps:
 	$(call apt_install,$(BENCH_DEB_PACKAGES))
 
 bench: build bench-deps
 	integration/bench/run
+	$(MAKE) bench-fleet
+
+# Issue 14: a fleet of 2 Emperors on a private PostgreSQL (insert -> serving,
+# takeover after SIGKILL, 50 vassals); its table goes to integration/bench/out/fleet.md
+bench-fleet: build
+	mkdir -p integration/bench/out
+	integration/bench/fleet --vassals 50 --out integration/bench/out/fleet.md
 
 bench-quick: build bench-deps
 	integration/bench/run --quick

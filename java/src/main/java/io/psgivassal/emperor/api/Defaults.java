@@ -35,6 +35,10 @@ public final class Defaults {
   public static final Duration ORPHAN_SCAN_INTERVAL = Duration.ofSeconds(1);
   /** Adoptions in flight at once, over every fork server. */
   public static final int MAX_CONCURRENT_ADOPTIONS = 32;
+  /** How many of a fleet's vassals one Emperor runs at most (--emperor-capacity). */
+  public static final int FLEET_CAPACITY = 1000;
+  /** A fleet Emperor silent this long loses its vassals to the others (--emperor-fleet-lease). */
+  public static final Duration FLEET_LEASE = Duration.ofSeconds(5);
 
   private Defaults() {}
 

@@ -9,8 +9,16 @@ import java.util.List;
  * @param throttleLevelSeconds the base throttle (--emperor-throttle) in seconds, uWSGI's top-level throttle_level
  */
 public record EmperorStatus(String version, long pid, int uid, int gid, String cwd, List<String> monitors,
-    long throttleLevelSeconds, List<VassalView> vassals, List<BlacklistEntry> blacklist, List<DeployView> deploys) {
+    long throttleLevelSeconds, List<VassalView> vassals, List<BlacklistEntry> blacklist, List<DeployView> deploys,
+    java.util.Map<String, java.util.Map<String, String>> monitorStates) {
+  /** Without monitor states. */
+  public EmperorStatus(String version, long pid, int uid, int gid, String cwd, List<String> monitors,
+      long throttleLevelSeconds, List<VassalView> vassals, List<BlacklistEntry> blacklist, List<DeployView> deploys) {
+    this(version, pid, uid, gid, cwd, monitors, throttleLevelSeconds, vassals, blacklist, deploys, java.util.Map.of());
+  }
+
   public EmperorStatus {
+    monitorStates = java.util.Map.copyOf(monitorStates);
     monitors = List.copyOf(monitors);
     vassals = List.copyOf(vassals);
     blacklist = List.copyOf(blacklist);

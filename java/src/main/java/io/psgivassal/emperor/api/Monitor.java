@@ -14,4 +14,12 @@ public interface Monitor {
 
   /** Called once on the loop thread when the Emperor stops; release threads and watches. */
   void stop();
+
+  /**
+   * What the stats show of this monitor besides its id, e.g. the state of a database connection
+   * ({@code "monitors"} in the stats JSON); any thread, cheap. None by default.
+   */
+  default java.util.Map<String, String> state() {
+    return java.util.Map.of();
+  }
 }

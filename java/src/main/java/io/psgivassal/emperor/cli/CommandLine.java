@@ -33,6 +33,11 @@ record CommandLine(
     Duration hookTimeout,
     Duration rescanInterval,
     boolean help,
+    Optional<String> pgListen,
+    Optional<String> fleet,
+    Optional<String> emperorName,
+    int capacity,
+    Duration fleetLease,
     boolean version) {
 
   /** How a flag's value is read. */
@@ -42,7 +47,14 @@ record CommandLine(
 
   private static final List<Flag> FLAGS = List.of(
       new Flag("--emperor", Kind.TEXT, "DIR|GLOB",
-          "vassal configs: every *" + String.join("/", Defaults.configExtensions()) + " in DIR, or the files matching GLOB (e.g. 'dir/*.ini'); repeatable", List.of()),
+          "vassal configs: every *" + String.join("/", Defaults.configExtensions()) + " in DIR, or the files matching GLOB (e.g. 'dir/*.ini'),"
+          + " or the rows of 'pg://CONNINFO;QUERY' (name, config, ts); repeatable", List.of()),
+      // issue 14: PostgreSQL (io.psgivassal.emperor.pg and .fleet)
+      new Flag("--emperor-pg-listen", Kind.TEXT, "CHANNEL", "pg:// monitors also LISTEN on CHANNEL and re-run their query at once on every NOTIFY", List.of()),
+      new Flag("--emperor-fleet", Kind.TEXT, "pg://CONNINFO", "join the fleet of Emperors sharing this PostgreSQL database (schema created if missing)", List.of()),
+      new Flag("--emperor-name", Kind.TEXT, "NAME", "this Emperor's name in the fleet (default: the host name)", List.of()),
+      new Flag("--emperor-capacity", Kind.COUNT, "N", "run at most N of the fleet's vassals (default " + Defaults.FLEET_CAPACITY + ")", List.of()),
+      new Flag("--emperor-fleet-lease", Kind.SECONDS, "SECONDS", "a fleet Emperor silent this long loses its vassals to the others (default " + Defaults.FLEET_LEASE.toSeconds() + ")", List.of()),
       new Flag("--emperor-use-fork-server", Kind.TEXT, "SOCKET", "adopt vassals from the fork server listening on SOCKET", List.of()),
       new Flag("--vassal-fork-base", Kind.TEXT, "NAME", "spawn this vassal (a config file name) with posix_spawn instead; it runs the fork server; repeatable", List.of()),
       new Flag("--binary-path", Kind.TEXT, "PATH", "the vassal program (default: " + Defaults.BINARY + " from PATH)", List.of()),
@@ -68,7 +80,8 @@ record CommandLine(
   static final String USAGE = usage();
 
   private static String usage() {
-    StringBuilder b = new StringBuilder("usage: emperor --emperor DIR|GLOB [options]\n");
+    StringBuilder b = new StringBuilder("usage: emperor --emperor DIR|GLOB [options]\n"
+        + "       emperor fleet add|remove|list|drain --fleet URL ...   (emperor fleet --help)\n");
     for (Flag f : FLAGS) {
       String left = "  " + f.name() + (f.arg().isEmpty() ? "" : " " + f.arg());
       b.append(String.format("%-44s %s%n", left, f.help()));
@@ -151,7 +164,7 @@ record CommandLine(
       }
       values.computeIfAbsent(f.name(), k -> new ArrayList<>()).add(value);
     }
-    if (!help && !version && !values.containsKey("--emperor")) {
+    if (!help && !version && !values.containsKey("--emperor") && !values.containsKey("--emperor-fleet")) {
       throw new UsageException("missing required option --emperor DIR");
     }
     return new CommandLine(
@@ -178,6 +191,11 @@ record CommandLine(
         seconds(values, "--vassals-hook-timeout", Defaults.HOOK_TIMEOUT),
         seconds(values, "--emperor-freq", Defaults.RESCAN_INTERVAL),
         help,
+        last(values, "--emperor-pg-listen"),
+        last(values, "--emperor-fleet"),
+        last(values, "--emperor-name"),
+        last(values, "--emperor-capacity").map(Integer::parseInt).orElse(Defaults.FLEET_CAPACITY),
+        seconds(values, "--emperor-fleet-lease", Defaults.FLEET_LEASE),
         version);
   }
 

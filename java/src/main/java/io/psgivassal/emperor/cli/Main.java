@@ -3,6 +3,9 @@ package io.psgivassal.emperor.cli;
 import io.psgivassal.emperor.api.Defaults;
 import io.psgivassal.emperor.api.DirectoryMonitor;
 import io.psgivassal.emperor.api.Emperor;
+import io.psgivassal.emperor.fleet.FleetCommand;
+import io.psgivassal.emperor.fleet.FleetMonitor;
+import io.psgivassal.emperor.pg.PgQueryMonitor;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import org.slf4j.Logger;
@@ -22,6 +25,9 @@ public final class Main {
   }
 
   static int run(String[] args, PrintStream out, PrintStream err) {
+    if (args.length > 0 && args[0].equals("fleet")) {
+      return FleetCommand.run(java.util.Arrays.copyOfRange(args, 1, args.length), out, err);
+    }
     CommandLine cl;
     try {
       cl = CommandLine.parse(args);
@@ -64,9 +70,20 @@ public final class Main {
     cl.holdSockets().ifPresent(b::holdSockets);
     for (String arg : cl.emperor()) {
       try {
-        b.monitor(DirectoryMonitor.of(arg));
+        b.monitor(arg.startsWith("pg://") ? pgMonitor(arg, cl) : DirectoryMonitor.of(arg));
       } catch (IllegalArgumentException e) {
         throw new IllegalArgumentException("--emperor " + e.getMessage(), e);
+      }
+    }
+    if (cl.pgListen().isPresent() && cl.emperor().stream().noneMatch(a -> a.startsWith("pg://"))) {
+      throw new IllegalArgumentException("--emperor-pg-listen needs an --emperor pg://CONNINFO;QUERY monitor");
+    }
+    if (cl.fleet().isPresent()) {
+      try {
+        b.monitor(new FleetMonitor(cl.fleet().get(), cl.emperorName().orElseGet(FleetMonitor::defaultName),
+            cl.capacity(), cl.fleetLease()));
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("--emperor-fleet " + e.getMessage(), e);
       }
     }
     cl.forkServerSocket().ifPresent(b::forkServerSocket);
@@ -90,11 +107,22 @@ public final class Main {
       }
     }
     try {
-      return b.build();
+      Emperor built = b.build();
+      fleetMonitors(built).forEach(f -> f.observe(built));
+      return built;
     } catch (IllegalArgumentException e) {
       String m = e.getMessage();
       throw new IllegalArgumentException(m.startsWith("binary ") ? "--binary-path: " + m : m, e);
     }
+  }
+
+  private static PgQueryMonitor pgMonitor(String arg, CommandLine cl) {
+    PgQueryMonitor m = PgQueryMonitor.of(arg);
+    return cl.pgListen().map(m::listening).orElse(m);
+  }
+
+  private static java.util.List<FleetMonitor> fleetMonitors(Emperor e) {
+    return e.monitors().stream().filter(FleetMonitor.class::isInstance).map(FleetMonitor.class::cast).toList();
   }
 
   /**
@@ -127,6 +155,13 @@ public final class Main {
     Runtime.getRuntime().addShutdownHook(hook);
     try {
       emperor.startAsync().awaitTerminated();
+      for (FleetMonitor f : fleetMonitors(emperor)) {
+        // the other Emperors take this one's vassals at once, not after its lease
+        f.awaitReleased(java.time.Duration.ofSeconds(30));
+      }
+      return EXIT_OK;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
       return EXIT_OK;
     } catch (IllegalStateException e) {
       Throwable cause = emperor.failureCause();

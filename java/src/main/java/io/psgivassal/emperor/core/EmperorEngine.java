@@ -92,7 +92,8 @@ final class EmperorEngine implements EngineProvider.Engine {
   public EmperorStatus status() {
     return new EmperorStatus(VERSION, ProcessHandle.current().pid(), Vassal.ownUid(), Vassal.ownGid(),
         Path.of("").toAbsolutePath().toString(), monitors.stream().map(Monitor::id).toList(),
-        config.throttle().toSeconds(), vassals(), blacklist(), deploys());
+        config.throttle().toSeconds(), vassals(), blacklist(), deploys(),
+        monitors.stream().filter(m -> !m.state().isEmpty()).collect(java.util.stream.Collectors.toMap(Monitor::id, Monitor::state)));
   }
 
   /** Deploys under way (see {@link #deploy}). */

@@ -30,6 +30,14 @@ public final class StatsJson {
     s.monitors().forEach(w::value);
     w.endArray();
     w.field("emperor_tyrant", 0).field("throttle_level", s.throttleLevelSeconds());
+    // extra: the state of monitors that have one (a database connection)
+    w.key("monitors").beginArray();
+    s.monitorStates().forEach((id, state) -> {
+      w.beginObject().field("id", id);
+      state.forEach(w::field);
+      w.endObject();
+    });
+    w.endArray();
     w.key("vassals").beginArray();
     for (VassalView v : s.vassals()) {
       vassal(w, v);

@@ -27,6 +27,11 @@ import org.junit.jupiter.api.Test;
 class PackageRulesTest {
   private static final String ROOT = "io.psgivassal.emperor";
   private static final String API = ROOT + ".api";
+  /**
+   * Add-ons: optional parts built on the API alone, as a third party could write them. The CLI may
+   * use them as it uses the API; they must never reach into the engine.
+   */
+  private static final String[] ADD_ONS = {ROOT + ".pg..", ROOT + ".fleet.."};
   private static JavaClasses main;
 
   @BeforeAll
@@ -47,10 +52,23 @@ class PackageRulesTest {
   }
 
   @Test
-  void theCliUsesTheApiOnly() {
+  void theCliUsesTheApiAndTheAddOnsOnly() {
     noClasses().that().resideInAPackage(ROOT + ".cli..").should()
-        .dependOnClassesThat(resideInAPackage(ROOT + "..").and(not(resideInAnyPackage(API, ROOT + ".cli.."))))
+        .dependOnClassesThat(resideInAPackage(ROOT + "..")
+            .and(not(resideInAnyPackage(concat(ADD_ONS, API, ROOT + ".cli..")))))
         .check(main);
+  }
+
+  @Test
+  void theAddOnsUseTheApiOnly() {
+    noClasses().that().resideInAnyPackage(ADD_ONS).should()
+        .dependOnClassesThat(resideInAPackage(ROOT + "..")
+            .and(not(resideInAnyPackage(concat(ADD_ONS, API)))))
+        .check(main);
+  }
+
+  private static String[] concat(String[] a, String... b) {
+    return Stream.concat(Stream.of(a), Stream.of(b)).toArray(String[]::new);
   }
 
   /** The example host program is built apart (integration/java-host): its sources must import the API only. */

@@ -11,9 +11,9 @@ use JSON::PP ();
 use POSIX ();
 use Socket ();
 use Time::HiRes ();
-use BenchKit qw(progress free_ports start_emperor stop_emperor wait_for wait_http_200 write_file);
+use BenchKit qw(progress free_ports listening_unix_under start_emperor stop_emperor wait_for wait_http_200 write_file);
 
-our @EXPORT_OK = qw(wait_log wait_up emperor_stats);
+our @EXPORT_OK = qw(wait_log wait_up wait_base_ready emperor_stats);
 
 # Settings: quick, out (data and logs), tmp (removed by run at exit), jar
 # (the private copy), vassal, heavy/hello/dancer (the apps), throughput (the
@@ -52,6 +52,16 @@ sub wait_log {
 sub wait_up {
     my ($e) = @_;
     wait_log($e, qr/\bstarted\b/, 30) or die "the Emperor's log said nothing 'started' within 30 s (see $e->{log})\n";
+}
+
+# The base vassal has loaded its app and serves its fork server: its socket
+# listens and the Emperor logged the base READY. (The listening socket alone
+# says nothing: the Emperor binds and holds it before the base starts.)
+sub wait_base_ready {
+    my ($e, $fork_socket, $timeout) = @_;
+    wait_log($e, qr/vassal base\.ini \(pid \d+, spawned\) -> READY/, $timeout)
+        && wait_for(5, 0.05, sub { listening_unix_under($fork_socket) })
+        or die "the base vassal was not ready, its fork server listening, within $timeout s (see $e->{log})\n";
 }
 
 # The Emperor's stats (PROTOCOL.md section 7), decoded, or undef.

@@ -10,7 +10,7 @@ use POSIX ();
 use Time::HiRes ();
 use BenchKit qw(now progress descendants pss_total jvm_status cpu_ticks clk_tck free_ports listening_unix_under
                 start_emperor stop_emperor wait_for wait_http_200 http_get_unix fmt_s fmt_mib write_file);
-use Bench::Rig qw(emperor_stats);
+use Bench::Rig qw(wait_base_ready emperor_stats);
 
 sub ondemand {
     my ($c) = @_;
@@ -50,7 +50,7 @@ sub ondemand {
         @$r{qw(jvm_threads jvm_rss_kb)} = @$st{qw(threads rss_kb)};
         $r->{processes_spawned} = scalar descendants($e->{pid});    # the base (and its worker, if any)
         # one of them, for real: its first connection makes the Emperor adopt it
-        wait_for(60, 0.05, sub { listening_unix_under($fork_socket) }) or die "the fork server did not listen within 60 s\n";
+        wait_base_ready($e, $fork_socket, 60);
         Time::HiRes::sleep(0.5);
         my $sock = 'od0001.socket';
         {

@@ -8,9 +8,9 @@ use strict;
 use warnings;
 use POSIX ();
 use Time::HiRes ();
-use BenchKit qw(now progress descendants pss_total listening_unix_under start_emperor stop_emperor wait_for
+use BenchKit qw(now progress descendants pss_total start_emperor stop_emperor wait_for
                 wait_http_200 hammer log_lines median percentile fmt_ms fmt_s fmt_mib free_ports write_file);
-use Bench::Rig qw(wait_up emperor_stats);
+use Bench::Rig qw(wait_up wait_base_ready emperor_stats);
 
 sub run {
     my ($c, $mode, $n) = @_;
@@ -35,12 +35,7 @@ sub run {
     my $r = { mode => $mode, n => $n };
     my $ok = eval {
         wait_up($e);
-        if ($fork_socket) {
-            wait_for(120, 0.05, sub {
-                die "the Emperor exited early\n" if waitpid($e->{pid}, POSIX::WNOHANG()) == $e->{pid};
-                listening_unix_under($fork_socket);
-            }) or die "the fork server did not listen within 120 s\n";
-        }
+        wait_base_ready($e, $fork_socket, 120) if $fork_socket;
         Time::HiRes::sleep(1);    # let the JVM (and the base) settle
         my (%t_file, $t0);
         $t0 = now();

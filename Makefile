@@ -85,9 +85,10 @@ clean:
 	-[ -f perl/Makefile ] && $(MAKE) -C perl realclean
 
 # ---------------------------------------------------------------------------
-# Benchmarks (issue 6): integration/bench/run. `bench` regenerates
-# integration/bench/REPORT.md and its plots; `bench-quick` (< 3 min) writes its
-# report under integration/bench/out/quick/.
+# Benchmarks (issue 6): integration/bench/run measures, then
+# integration/bench/report writes the report from results.json alone. `bench`
+# regenerates integration/bench/REPORT.md and its plots; `bench-quick` (< 3 min)
+# writes its report under integration/bench/out/quick/.
 BENCH_DEB_PACKAGES := wrk starman uwsgi-core uwsgi-plugin-psgi gnuplot-nox
 
 .PHONY: bench bench-quick bench-deps

@@ -33,6 +33,7 @@ for my $p (@PORTS) {
 my $TMP = tempdir('demo-stop-t.XXXXXX', TMPDIR => 1, CLEANUP => 1);
 my @started;    # [pid, what] of everything a case started, for the final guard
 END { kill 'KILL', map { $_->[0] } grep { alive($_->[0]) } @started }
+$SIG{$_} = sub { exit 1 } for qw(INT TERM HUP);    # through END, and File::Temp's cleanup
 
 sub listening {
     my ($port) = @_;
@@ -137,10 +138,11 @@ demo_case('ctrl-c', cmd => ['script', '-q', '-e', '-c', "exec make -f $mk demo",
           stop => sub { print {$_[0]} "\x03" });
 demo_case('demo-seconds', cmd => [$RUN], env => { DEMO_SECONDS => 20 }, stop => sub {});
 
-my $help = `$RUN --help`;
+# (under timeout(1): a demo that took them for no option would run on)
+my $help = `timeout 30 $RUN --help`;
 is($?, 0, '--help: exit status 0');
 like($help, qr/DEMO_SECONDS=N/, '--help documents DEMO_SECONDS');
-my $bad = `DEMO_SECONDS=soon $RUN 2>&1`;
+my $bad = `DEMO_SECONDS=soon timeout 30 $RUN 2>&1`;
 is($? >> 8, 2, 'DEMO_SECONDS=soon: exit status 2');
 like($bad, qr/DEMO_SECONDS must be a positive number of seconds, not 'soon'/, 'DEMO_SECONDS=soon: named in the error');
 

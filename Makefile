@@ -15,7 +15,7 @@ DEB_PACKAGES := \
 	libmoose-perl libdatetime-perl libtemplate-perl \
 	nginx-light uwsgi-core uwsgi-plugin-psgi iproute2 postgresql
 
-.PHONY: all deps build build-perl build-java test test-perl test-sanitize test-java test-cross test-example \
+.PHONY: all deps build build-perl build-java test test-perl test-sanitize test-java test-cross test-tools test-example \
         dist disttest demo install clean
 
 all: build
@@ -48,7 +48,7 @@ perl/Makefile: perl/Makefile.PL
 build-java:
 	$(MVN) -DskipTests package
 
-test: build test-perl test-sanitize test-java test-example test-cross
+test: build test-perl test-sanitize test-java test-example test-cross test-tools
 
 test-perl:
 	$(MAKE) -C perl test
@@ -79,6 +79,11 @@ test-java:
 test-cross:
 	$(PROVE) -r t/
 
+# The demo stopped by Ctrl-C and by DEMO_SECONDS (it needs the demo's ports,
+# 9081-9083, free), and the benchmark report rebuilt from a results.json.
+test-tools:
+	$(PROVE) integration/bench/t integration/demo/t
+
 # A Java host that uses only the library (no CLI), against the installed artifact.
 test-example:
 	$(MVN) -DskipTests install
@@ -96,9 +101,10 @@ clean:
 	-[ -f perl/Makefile ] && $(MAKE) -C perl realclean
 
 # ---------------------------------------------------------------------------
-# Benchmarks (issue 6): integration/bench/run. `bench` regenerates
-# integration/bench/REPORT.md and its plots; `bench-quick` (< 3 min) writes its
-# report under integration/bench/out/quick/.
+# Benchmarks (issue 6): integration/bench/run measures, then
+# integration/bench/report writes the report from results.json alone. `bench`
+# regenerates integration/bench/REPORT.md and its plots; `bench-quick` (< 3 min)
+# writes its report under integration/bench/out/quick/.
 BENCH_DEB_PACKAGES := wrk starman uwsgi-core uwsgi-plugin-psgi gnuplot-nox
 
 .PHONY: bench bench-quick bench-deps bench-fleet

@@ -1,5 +1,5 @@
 package BenchKit;
-# Helpers for integration/bench/run: processes and /proc, the Emperor's life
+# Helpers for integration/bench/run and report: files, processes and /proc, the Emperor's life
 # cycle with guaranteed cleanup, an HTTP readiness poller, a keep-alive load
 # client, small statistics. Core Perl only (Debian's perl package).
 use strict;
@@ -20,7 +20,7 @@ our @EXPORT_OK = qw(
     free_ports listening_unix_under listening_tcp_ports
     start_emperor stop_emperor cleanup_all reap_zombies wait_for
     wait_http_200 hammer open_loop_load http_get_unix log_lines
-    median percentile mean fmt_ms fmt_s fmt_mib
+    median percentile mean fmt_ms fmt_s fmt_mib write_file slurp loadavg
 );
 
 # ---------------------------------------------------------------------------
@@ -28,7 +28,10 @@ our @EXPORT_OK = qw(
 # ---------------------------------------------------------------------------
 sub now { Time::HiRes::clock_gettime(Time::HiRes::CLOCK_MONOTONIC()) }
 
-my $T0 = now();
+# The run's start, shared with the programs it runs (report, throughput) so
+# that their progress lines count from it too.
+my $T0 = ($ENV{BENCH_T0} // '') =~ /^\d+(?:\.\d+)?$/ ? $ENV{BENCH_T0} : now();
+$ENV{BENCH_T0} = $T0;
 my $QUIET = 0;
 sub set_quiet { $QUIET = $_[0] }
 
@@ -40,8 +43,27 @@ sub progress {
 }
 
 # ---------------------------------------------------------------------------
+# Files
+# ---------------------------------------------------------------------------
+sub write_file {
+    my ($path, $text) = @_;
+    open my $fh, '>', $path or die "cannot write $path: $!\n";
+    print {$fh} $text;
+    close $fh or die "cannot write $path: $!\n";
+    return $path;
+}
+
+# A file's text, or '' when it cannot be read.
+sub slurp {
+    open my $fh, '<', $_[0] or return '';
+    local $/;
+    return scalar <$fh>;
+}
+
+# ---------------------------------------------------------------------------
 # /proc
 # ---------------------------------------------------------------------------
+sub loadavg { my $l = slurp('/proc/loadavg'); join ' ', (split ' ', $l)[0 .. 2] }
 
 # Orphans of a crashed Emperor re-parent to us instead of init, so the final
 # guard can still find (and end) every process the bench started.

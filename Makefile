@@ -82,6 +82,7 @@ test-cross:
 # The demo stopped by Ctrl-C and by DEMO_SECONDS (it needs the demo's ports,
 # 9081-9083, free), and the benchmark report rebuilt from a results.json.
 test-tools:
+	$(call apt_install,gnuplot-nox)
 	$(PROVE) integration/bench/t integration/demo/t
 
 # A Java host that uses only the library (no CLI), against the installed artifact.

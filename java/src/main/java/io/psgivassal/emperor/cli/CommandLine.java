@@ -31,6 +31,8 @@ record CommandLine(
     Optional<String> stopHook,
     Duration hookTimeout,
     Duration rescanInterval,
+    Optional<String> web,
+    Optional<Path> webTokenFile,
     boolean help) {
 
   static final Duration DEFAULT_RELOAD_MERCY = Duration.ofSeconds(30);
@@ -63,7 +65,9 @@ record CommandLine(
       new Flag("--vassals-start-hook", Kind.TEXT, "CMD", "run CMD NAME before each vassal starts (UWSGI_VASSAL_CONFIG, UWSGI_VASSAL_PID set)", List.of()),
       new Flag("--vassals-stop-hook", Kind.TEXT, "CMD", "run CMD NAME after each vassal dies (UWSGI_VASSAL_CONFIG, UWSGI_VASSAL_PID set)", List.of()),
       new Flag("--vassals-hook-timeout", Kind.SECONDS, "SECONDS", "kill a hook that runs longer (default 60)", List.of()),
-      new Flag("--emperor-freq", Kind.SECONDS, "SECONDS", "rescan the monitored directories this often, besides file-system notifications (default 3)", List.of()));
+      new Flag("--emperor-freq", Kind.SECONDS, "SECONDS", "rescan the monitored directories this often, besides file-system notifications (default 3)", List.of()),
+      new Flag("--emperor-web", Kind.TEXT, "HOST:PORT", "serve the web dashboard, /api/status and /metrics there (plain HTTP: 127.0.0.1 or behind a proxy)", List.of()),
+      new Flag("--emperor-web-token-file", Kind.TEXT, "FILE", "the dashboard's actions (reload, stop, start, deploy) need the token in FILE; without it they are refused", List.of()));
 
   static final String USAGE = usage();
 
@@ -171,6 +175,8 @@ record CommandLine(
         last(values, "--vassals-stop-hook"),
         seconds(values, "--vassals-hook-timeout", 60),
         seconds(values, "--emperor-freq", 3),
+        last(values, "--emperor-web"),
+        last(values, "--emperor-web-token-file").map(Path::of),
         help);
   }
 

@@ -38,7 +38,25 @@ public final class Main {
       err.println("emperor: " + e.getMessage());
       return EXIT_USAGE;
     }
-    return serve(emperor, err);
+    io.psgivassal.emperor.web.WebDashboard web = null;
+    if (cl.web().isPresent()) {
+      try {
+        web = io.psgivassal.emperor.web.WebDashboard.start(emperor, cl.web().get(), cl.webTokenFile());
+      } catch (IllegalArgumentException e) {
+        err.println("emperor: " + e.getMessage());
+        return EXIT_USAGE;
+      }
+    } else if (cl.webTokenFile().isPresent()) {
+      err.println("emperor: --emperor-web-token-file needs --emperor-web HOST:PORT");
+      return EXIT_USAGE;
+    }
+    try {
+      return serve(emperor, err);
+    } finally {
+      if (web != null) {
+        web.close();
+      }
+    }
   }
 
   /** @throws IllegalArgumentException naming the flag whose value cannot work */

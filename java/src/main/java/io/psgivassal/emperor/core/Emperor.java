@@ -130,6 +130,36 @@ public final class Emperor extends AbstractExecutionThreadService {
    *     {@code baseName} is no running base vassal, or the Emperor is not running
    */
   public java.util.concurrent.CompletableFuture<Void> deploy(String baseName) {
+    return onLoop("deploy", baseName, Supervisor::deploy);
+  }
+
+  /**
+   * Reloads vassal {@code name} as a changed config would (its next generation beside it with a
+   * held socket, else 1); a base vassal's reload is a deploy.
+   *
+   * @return completes when the reload has started; exceptionally (IllegalArgumentException) if
+   *     there is no such running vassal, or the Emperor is not running
+   */
+  public java.util.concurrent.CompletableFuture<Void> reload(String name) {
+    return onLoop("reload", name, Supervisor::reloadOnRequest);
+  }
+
+  /**
+   * Stops vassal {@code name} (0, or 2 when graceful; SIGKILL after the reload mercy); it stays
+   * stopped (IDLE) until {@link #start} or a change of its config.
+   */
+  public java.util.concurrent.CompletableFuture<Void> stop(String name) {
+    return onLoop("stop", name, Supervisor::stopOnRequest);
+  }
+
+  /** Starts vassal {@code name} now if it waits: stopped, idle, dead or throttled. */
+  public java.util.concurrent.CompletableFuture<Void> start(String name) {
+    return onLoop("start", name, Supervisor::startOnRequest);
+  }
+
+  /** Runs {@code op} on the loop; it returns null when done, else why it was refused. */
+  private java.util.concurrent.CompletableFuture<Void> onLoop(String what, String name,
+      java.util.function.BiFunction<Supervisor, String, String> op) {
     java.util.concurrent.CompletableFuture<Void> started = new java.util.concurrent.CompletableFuture<>();
     EventLoop l = loop;
     Supervisor s = supervisor;
@@ -137,14 +167,18 @@ public final class Emperor extends AbstractExecutionThreadService {
       started.completeExceptionally(new IllegalStateException("the Emperor is not running"));
       return started;
     }
-    l.execute(() -> {
-      String refused = s.deploy(baseName);
-      if (refused == null) {
-        started.complete(null);
-      } else {
-        started.completeExceptionally(new IllegalArgumentException("cannot deploy " + baseName + ": " + refused));
-      }
-    });
+    try {
+      l.execute(() -> {
+        String refused = op.apply(s, name);
+        if (refused == null) {
+          started.complete(null);
+        } else {
+          started.completeExceptionally(new IllegalArgumentException("cannot " + what + " " + name + ": " + refused));
+        }
+      });
+    } catch (java.util.concurrent.RejectedExecutionException closed) {
+      started.completeExceptionally(new IllegalStateException("the Emperor is not running"));
+    }
     return started;
   }
 

@@ -378,6 +378,55 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     return null;
   }
 
+  /**
+   * Emperor.reload: the reload a changed config would cause; null when it is under way, else why not.
+   */
+  String reloadOnRequest(String name) {
+    Vassal v = vassals.get(name);
+    if (v == null) {
+      return "no vassal named " + name;
+    }
+    if (stopping || v.intent() != Intent.RUN || !v.alive() || v.proc.stopSent || v.proc.cursedAt != null) {
+      return name + " is not running";
+    }
+    if (v.predecessor != null) {
+      return "a reload of " + name + " is under way already";
+    }
+    reload(v, "reload requested");
+    return null;
+  }
+
+  /** Emperor.stop: stops the vassal's process; it stays stopped (IDLE) until started or its config changes. */
+  String stopOnRequest(String name) {
+    Vassal v = vassals.get(name);
+    if (v == null) {
+      return "no vassal named " + name;
+    }
+    if (stopping || v.intent() != Intent.RUN || !v.alive() || v.proc.stopSent) {
+      return name + " is not running";
+    }
+    retirePredecessor(v, "stop requested");
+    stopProcess(v, Intent.IDLE_STOP, "stop requested");
+    return null;
+  }
+
+  /** Emperor.start: starts a vassal that waits (stopped, idle, dead or throttled) now. */
+  String startOnRequest(String name) {
+    Vassal v = vassals.get(name);
+    if (v == null) {
+      return "no vassal named " + name;
+    }
+    VassalState st = v.state();
+    if (stopping || v.alive() || v.start != null
+        || !(st == VassalState.IDLE || st == VassalState.DEAD || st == VassalState.THROTTLED)) {
+      return name + " is not stopped (" + st.name().toLowerCase(java.util.Locale.ROOT) + ")";
+    }
+    cancelWait(v);
+    log.info("vassal {}: start requested", v.label());
+    resume(v);
+    return null;
+  }
+
   /** The old generation of a base or a vassal may go: its successor serves. */
   private void handOff(Vassal v) {
     VassalInstance old = v.letPredecessorGo();

@@ -13,7 +13,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * the event loop, so counting here costs the loop nothing).
  */
 final class EventTally implements VassalListener {
-  /** A vassal's last exit: how it ended, and why the Emperor had let it go when it had (the curse). */
+  /** A vassal's last exit: how it ended, and why the Emperor let it go when it did (a curse, a reload). */
   record Exit(String status, String reason, Instant at) {}
 
   private final Map<String, AtomicLong> deaths = new ConcurrentHashMap<>();
@@ -29,8 +29,9 @@ final class EventTally implements VassalListener {
   public void onEvent(VassalEvent e) {
     switch (e.type()) {
       case SPAWNED -> (e.adopted() ? adoptions : spawns).incrementAndGet();
-      case CURSED, HEARTBEAT_MISSED -> lastCurse.put(e.vassal(), e.type() == VassalEvent.Type.HEARTBEAT_MISSED
-          ? "heartbeat missed: " + e.detail() : e.detail());
+      case CURSED -> lastCurse.put(e.vassal(), e.detail());
+      case RELOAD_SENT -> lastCurse.put(e.vassal(), "reload: " + e.detail());
+      case HEARTBEAT_MISSED -> lastCurse.put(e.vassal(), "heartbeat missed: " + e.detail());
       case DIED -> {
         deaths.computeIfAbsent(e.vassal(), k -> new AtomicLong()).incrementAndGet();
         String reason = lastCurse.remove(e.vassal());

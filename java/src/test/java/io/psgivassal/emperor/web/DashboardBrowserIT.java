@@ -1,0 +1,177 @@
+package io.psgivassal.emperor.web;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.File;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Optional;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.openqa.selenium.By;
+import org.openqa.selenium.JavascriptExecutor;
+import org.openqa.selenium.NoAlertPresentException;
+import org.openqa.selenium.WebDriver;
+import org.openqa.selenium.WebElement;
+import org.openqa.selenium.chrome.ChromeDriver;
+import org.openqa.selenium.chrome.ChromeDriverService;
+import org.openqa.selenium.chrome.ChromeOptions;
+import org.openqa.selenium.support.ui.WebDriverWait;
+
+/**
+ * The dashboard in a real browser: Debian's headless chromium, driven through Debian's
+ * chromedriver (never a downloaded one), against an Emperor with real psgi-vassal processes.
+ */
+class DashboardBrowserIT {
+  private static final String HOSTILE = "x<img src=x onerror=alert(1)>.ini";
+  private static final Duration WAIT = Duration.ofSeconds(60);
+  private WebFixture fixture;
+  private Path profile;
+  private ChromeDriverService service;
+  private WebDriver driver;
+
+  @BeforeEach
+  void setUp() throws Exception {
+    fixture = new WebFixture(true, "app1.ini", HOSTILE);
+    profile = Files.createTempDirectory("emperor-chromium-");
+    ChromeOptions options = new ChromeOptions();
+    options.setBinary("/usr/bin/chromium");
+    options.addArguments("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+        "--user-data-dir=" + profile);
+    service = new ChromeDriverService.Builder().usingDriverExecutable(new File("/usr/bin/chromedriver"))
+        .usingAnyFreePort().build();
+    driver = new ChromeDriver(service, options);
+    driver.get(fixture.url("/"));
+  }
+
+  @AfterEach
+  void tearDown() throws Exception {
+    try {
+      if (driver != null) {
+        driver.quit();
+      }
+      if (service != null) {
+        service.stop();
+      }
+    } finally {
+      try {
+        fixture.close();
+      } finally {
+        try (Stream<Path> walk = Files.walk(profile)) {
+          walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        }
+      }
+    }
+  }
+
+  private WebDriverWait await() {
+    return new WebDriverWait(driver, WAIT, Duration.ofMillis(100));
+  }
+
+  private Optional<WebElement> row(String name) {
+    for (WebElement tr : driver.findElements(By.cssSelector("#vassals tbody tr"))) {
+      if (tr.findElement(By.cssSelector("td.name")).getText().equals(name)) {
+        return Optional.of(tr);
+      }
+    }
+    return Optional.empty();
+  }
+
+  private String cell(String name, String column) {
+    return row(name).map(tr -> tr.findElement(By.cssSelector("td." + column)).getText()).orElse("");
+  }
+
+  /** Waits until the page shows {@code name} accepting (or loyal) with the Emperor's current pid of it. */
+  private void awaitShown(String name) {
+    await().withMessage(() -> name + " accepting with pid " + fixture.pid(name) + " on the page").until(d -> {
+      String state = cell(name, "state");
+      return (state.startsWith("accepting") || state.startsWith("loyal"))
+          && cell(name, "pid").equals(String.valueOf(fixture.pid(name)));
+    });
+  }
+
+  @Test
+  void listsTheVassalsLiveWithTheHostileNameAsText() throws Exception {
+    awaitShown("app1.ini");
+    awaitShown(HOSTILE);
+    awaitShown("base.ini");
+    assertTrue(cell("base.ini", "kind").startsWith("base, generation 1"), cell("base.ini", "kind"));
+    assertTrue(cell("app1.ini", "kind").startsWith("adopted from " + fixture.world.forkSocket), cell("app1.ini", "kind"));
+    assertEquals("http://127.0.0.1:" + fixture.ports.get("app1.ini") + "/",
+        row("app1.ini").orElseThrow().findElement(By.cssSelector("td.sockets a")).getAttribute("href"));
+    // the name is text: no image element was made of it, and its onerror never ran
+    assertEquals(List.of(), driver.findElements(By.tagName("img")));
+    assertTrue(driver.getPageSource().contains("x&lt;img src=x onerror=alert(1)&gt;.ini"));
+    try {
+      driver.switchTo().alert();
+      throw new AssertionError("an alert is open: the hostile name ran as markup");
+    } catch (NoAlertPresentException expected) {
+      // as it should be
+    }
+
+    // a config dropped into the directory shows up without the page being loaded again
+    ((JavascriptExecutor) driver).executeScript("window.sameDocument = 'yes';");
+    fixture.addVassal("late.ini");
+    awaitShown("late.ini");
+    assertEquals("yes", ((JavascriptExecutor) driver).executeScript("return window.sameDocument;"));
+
+    // the filter hides what does not match; sorting by pid orders the rows
+    driver.findElement(By.id("filter")).sendKeys("late");
+    await().until(d -> visibleNames().equals(List.of("late.ini")));
+    driver.findElement(By.id("filter")).clear();
+    driver.findElement(By.id("filter")).sendKeys(" ");
+    await().until(d -> visibleNames().size() == 4);
+    driver.findElement(By.cssSelector("th[data-sort='pid']")).click();
+    await().until(d -> {
+      List<Integer> pids = visibleNames().stream().map(fixture::pid).toList();
+      return pids.equals(pids.stream().sorted().toList());
+    });
+    driver.findElement(By.cssSelector("th[data-sort='pid']")).click();
+    await().until(d -> {
+      List<Integer> pids = visibleNames().stream().map(fixture::pid).toList();
+      return pids.equals(pids.stream().sorted(Comparator.reverseOrder()).toList());
+    });
+  }
+
+  private List<String> visibleNames() {
+    return driver.findElements(By.cssSelector("#vassals tbody tr")).stream().filter(WebElement::isDisplayed)
+        .map(tr -> tr.findElement(By.cssSelector("td.name")).getText()).toList();
+  }
+
+  @Test
+  void reloadIsRefusedWithoutTheTokenAndChangesThePidWithIt() throws Exception {
+    awaitShown(HOSTILE);
+    int before = fixture.pid(HOSTILE);
+    clickReload(HOSTILE);
+    await().until(d -> driver.findElement(By.id("message")).getText().contains("refused (403)"));
+    Thread.sleep(1500);
+    assertEquals(before, fixture.pid(HOSTILE), "refused: the vassal is untouched");
+    assertEquals(String.valueOf(before), cell(HOSTILE, "pid"));
+
+    driver.findElement(By.id("token")).sendKeys("wrong-" + WebFixture.TOKEN);
+    driver.findElement(By.id("use-token")).click();
+    clickReload(HOSTILE);
+    await().until(d -> driver.findElement(By.id("message")).getText().contains("wrong token"));
+    assertEquals(before, fixture.pid(HOSTILE));
+
+    driver.findElement(By.id("token")).sendKeys(WebFixture.TOKEN);
+    driver.findElement(By.id("use-token")).click();
+    clickReload(HOSTILE);
+    await().until(d -> driver.findElement(By.id("message")).getText().contains("done"));
+    int after = fixture.awaitNewPid(HOSTILE, before);
+    assertNotEquals(before, after);
+    awaitShown(HOSTILE);
+    assertEquals(String.valueOf(after), cell(HOSTILE, "pid"));
+  }
+
+  private void clickReload(String name) {
+    row(name).orElseThrow().findElement(By.cssSelector("button[data-action='reload']")).click();
+  }
+}

@@ -112,6 +112,12 @@ public final class Emperor extends AbstractExecutionThreadService {
         config.throttle().toSeconds(), vassals(), blacklist(), deploys());
   }
 
+  /** How long adoptions from fork servers have taken so far. */
+  public AdoptionLatencies adoptionLatencies() {
+    Supervisor s = supervisor;
+    return s == null ? AdoptionLatencies.NONE : s.adoptionLatencies();
+  }
+
   /** Deploys under way (see {@link #deploy}). */
   public List<DeployView> deploys() {
     Supervisor s = supervisor;

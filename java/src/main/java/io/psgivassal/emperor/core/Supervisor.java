@@ -474,6 +474,10 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     }
   }
 
+  AdoptionLatencies adoptionLatencies() {
+    return launcher.adoptionLatencies();
+  }
+
   /** Deploys in progress, for the stats. */
   List<DeployView> deployViews() {
     return deployViewSnapshot;

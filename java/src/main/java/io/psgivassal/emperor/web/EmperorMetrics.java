@@ -5,6 +5,9 @@ import io.prometheus.metrics.core.metrics.CounterWithCallback;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.ClassicHistogramBuckets;
+import io.prometheus.metrics.model.snapshots.HistogramSnapshot;
+import io.psgivassal.emperor.core.AdoptionLatencies;
 import io.psgivassal.emperor.core.BlacklistEntry;
 import io.psgivassal.emperor.core.EmperorStatus;
 import io.psgivassal.emperor.core.VassalState;
@@ -31,6 +34,7 @@ final class EmperorMetrics {
   /** The snapshot the callbacks read, set for the length of one scrape (scrapes are serialized). */
   private EmperorStatus status;
   private ProcessFigures process;
+  private AdoptionLatencies adoptions;
 
   EmperorMetrics(EventTally tally) {
     this.tally = tally;
@@ -60,6 +64,12 @@ final class EmperorMetrics {
     GaugeWithCallback.builder().name("emperor_fork_server_queue").help("Vassals waiting for, or talking to, a fork server")
         .labelNames("fork_server").callback(cb -> forkServerQueues().forEach((fs, n) -> cb.call(n, fs))).register(registry);
     total("emperor_adoptions", "Processes adopted from a fork server", tally.adoptions);
+    registry.register(() -> HistogramSnapshot.builder().name("emperor_adoption_latency_seconds")
+        .help("From a vassal's first request to its fork server to its adopted process attached")
+        .dataPoint(HistogramSnapshot.HistogramDataPointSnapshot.builder()
+            .classicHistogramBuckets(ClassicHistogramBuckets.of(adoptions.upperBoundsSeconds(), adoptions.counts()))
+            .sum(adoptions.sumSeconds()).build())
+        .build());
     total("emperor_spawns", "Processes spawned with posix_spawn", tally.spawns);
     total("emperor_deploys_started", "Deploys started", tally.deploysStarted);
     total("emperor_deploys_failed", "Deploys whose new base generation died before it was ready", tally.deploysFailed);
@@ -105,8 +115,9 @@ final class EmperorMetrics {
   }
 
   /** The text exposition of {@code s}. */
-  synchronized byte[] render(EmperorStatus s, ProcessFigures p) {
+  synchronized byte[] render(EmperorStatus s, AdoptionLatencies a, ProcessFigures p) {
     status = s;
+    adoptions = a;
     process = p;
     try {
       ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -116,6 +127,7 @@ final class EmperorMetrics {
       throw new UncheckedIOException(e);
     } finally {
       status = null;
+      adoptions = null;
       process = null;
     }
   }

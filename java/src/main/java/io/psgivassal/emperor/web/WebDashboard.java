@@ -42,6 +42,7 @@ public final class WebDashboard implements Closeable {
   static final int THREADS = 4;
   private static final int QUEUED = 64;
   private static final long ACTION_WAIT_SECONDS = 5;
+  static final int MAX_REQUEST_SECONDS = 10;
   private static final String RESOURCES = "/io/psgivassal/emperor/web/";
   private static final Map<String, String> PAGES = Map.of(
       "/", "index.html", "/index.html", "index.html", "/dashboard.js", "dashboard.js", "/dashboard.css", "dashboard.css");
@@ -84,6 +85,7 @@ public final class WebDashboard implements Closeable {
    */
   public static WebDashboard start(Emperor emperor, String hostPort, Optional<Path> tokenFile) {
     InetSocketAddress address = parseAddress(hostPort);
+    boundSlowClients();
     ActionGuard guard = tokenFile.map(ActionGuard::fromFile).orElse(ActionGuard.none());
     WebDashboard web;
     try {
@@ -96,6 +98,21 @@ public final class WebDashboard implements Closeable {
     log.info("web dashboard on http://{}:{}/ ({})", address.getHostString(), web.port(),
         guard.enabled() ? "actions need the token" : "read-only: no --emperor-web-token-file");
     return web;
+  }
+
+  /**
+   * The JDK server reads a request and writes its answer on a worker thread: a client that never
+   * finishes its request, or never reads, would hold one of the few for good. These limits (in
+   * seconds; read once, when the JVM's first HttpServer is made; a value set already is kept) make
+   * the server drop such a connection.
+   */
+  private static void boundSlowClients() {
+    if (System.getProperty("sun.net.httpserver.maxReqTime") == null) {
+      System.setProperty("sun.net.httpserver.maxReqTime", String.valueOf(MAX_REQUEST_SECONDS));
+    }
+    if (System.getProperty("sun.net.httpserver.maxRspTime") == null) {
+      System.setProperty("sun.net.httpserver.maxRspTime", "30");
+    }
   }
 
   /** @throws IllegalArgumentException naming the flag, when {@code hostPort} is not HOST:PORT */
@@ -149,7 +166,8 @@ public final class WebDashboard implements Closeable {
       } else if (path.equals("/api/dashboard")) {
         send(ex, 200, "application/json", dashboardJson());
       } else if (path.equals("/metrics")) {
-        send(ex, 200, metrics.contentType(), metrics.render(emperor.status(), ProcessFigures.now()));
+        send(ex, 200, metrics.contentType(), metrics.render(emperor.status(), emperor.adoptionLatencies(),
+            ProcessFigures.now()));
       } else if (PAGES.containsKey(path)) {
         page(ex, PAGES.get(path));
       } else {

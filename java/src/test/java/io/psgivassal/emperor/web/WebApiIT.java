@@ -77,6 +77,11 @@ class WebApiIT {
       assertEquals(1, metrics.get("emperor_vassal_respawns_total{vassal=app1.ini}").intValue());
       assertEquals(1, metrics.get("emperor_vassal_deaths_total{vassal=app1.ini}").intValue(), "the old generation's exit");
       assertTrue(metrics.get("emperor_adoptions_total") >= 3, "app1 twice and the hostile one: " + metrics);
+      double adoptions = metrics.get("emperor_adoptions_total");
+      assertEquals(adoptions, metrics.get("emperor_adoption_latency_seconds_count"), "every adoption timed");
+      assertEquals(adoptions, metrics.get("emperor_adoption_latency_seconds_bucket{le=+Inf}"));
+      assertTrue(metrics.get("emperor_adoption_latency_seconds_sum") > 0, metrics.toString());
+      assertEquals(adoptions, f.emperor.adoptionLatencies().count());
       assertTrue(metrics.get("emperor_threads") > 0 && metrics.get("emperor_open_fds") > 0
           && metrics.get("emperor_resident_memory_bytes") > 1e6, metrics.toString());
       assertEquals(HOSTILE, status.get("vassals").findValues("id").stream().map(JsonNode::asText)
@@ -133,6 +138,50 @@ class WebApiIT {
       }
       Thread.sleep(1000);
       assertEquals(pid, f.pid("app1.ini"));
+    }
+  }
+
+  @Test
+  void clientsThatNeverFinishOrNeverReadCostTheEmperorNothing() throws Exception {
+    try (WebFixture f = new WebFixture(true, "app1.ini", "app2.ini")) {
+      List<java.net.Socket> flood = new java.util.ArrayList<>();
+      try {
+        for (int i = 0; i < 100; i++) {
+          java.net.Socket s = new java.net.Socket("127.0.0.1", f.web.port());
+          flood.add(s);
+          // half a request (never finished), or a whole one whose answer is never read
+          String req = i % 2 == 0 ? "GET /api/status HTTP/1.1\r\nHost: x\r\n"
+              : "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+          s.getOutputStream().write(req.getBytes(StandardCharsets.US_ASCII));
+          s.getOutputStream().flush();
+        }
+        // the Emperor goes on: a reload is done at once, and the vassals serve
+        int old = f.pid("app1.ini");
+        long t0 = System.nanoTime();
+        f.emperor.reload("app1.ini").get(2, TimeUnit.SECONDS);
+        f.awaitNewPid("app1.ini", old);
+        assertEquals(200, io.psgivassal.emperor.testing.Http.get(f.ports.get("app2.ini")).status());
+        assertTrue(System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(20), "reload took long under the flood");
+        long webThreads = Thread.getAllStackTraces().keySet().stream()
+            .filter(t -> t.getName().startsWith("emperor-web-")).count();
+        assertTrue(webThreads <= WebDashboard.THREADS, webThreads + " web threads");
+      } finally {
+        for (java.net.Socket s : flood) {
+          s.close();
+        }
+      }
+      // and the dashboard itself serves again once they are gone (at worst after the request time limit)
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(WebDashboard.MAX_REQUEST_SECONDS + 10);
+      HttpResponse<String> r = null;
+      while (System.nanoTime() < deadline) {
+        try {
+          r = f.get("/api/status");
+          break;
+        } catch (java.io.IOException e) {
+          Thread.sleep(200);
+        }
+      }
+      assertEquals(200, r == null ? -1 : r.statusCode());
     }
   }
 

@@ -89,11 +89,11 @@ final class WebFixture implements AutoCloseable {
   }
 
   HttpResponse<String> get(String path) throws Exception {
-    return http.send(HttpRequest.newBuilder(URI.create(url(path))).GET().build(), HttpResponse.BodyHandlers.ofString());
+    return send(HttpRequest.newBuilder(URI.create(url(path))).GET());
   }
 
   HttpResponse<String> send(HttpRequest.Builder b) throws Exception {
-    return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+    return http.send(b.timeout(Duration.ofSeconds(20)).build(), HttpResponse.BodyHandlers.ofString());
   }
 
   @Override

@@ -1,6 +1,7 @@
 package io.psgivassal.emperor.web;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -172,6 +173,58 @@ class DashboardBrowserIT {
   }
 
   private void clickReload(String name) {
-    row(name).orElseThrow().findElement(By.cssSelector("button[data-action='reload']")).click();
+    click(name, "reload");
+  }
+
+  private void click(String name, String action) {
+    row(name).orElseThrow().findElement(By.cssSelector("button[data-action='" + action + "']")).click();
+  }
+
+  private void useToken() {
+    driver.findElement(By.id("token")).sendKeys(WebFixture.TOKEN);
+    driver.findElement(By.id("use-token")).click();
+    await().until(d -> driver.findElement(By.id("message")).getText().contains("token set"));
+  }
+
+  @Test
+  void stopAndStartFromThePage() throws Exception {
+    awaitShown("app1.ini");
+    useToken();
+    int before = fixture.pid("app1.ini");
+    click("app1.ini", "stop");
+    await().withMessage("app1.ini idle without a pid").until(d -> cell("app1.ini", "state").equals("idle")
+        && cell("app1.ini", "pid").isEmpty());
+    assertEquals(0, fixture.pid("app1.ini"));
+    assertTrue(cell("app1.ini", "exit").contains("stop requested"), cell("app1.ini", "exit"));
+    assertFalse(io.psgivassal.emperor.testing.Procs.alive(before), "the stopped process is gone");
+    click("app1.ini", "stop");
+    await().until(d -> driver.findElement(By.id("message")).getText().contains("refused (409)"));
+    click("app1.ini", "start");
+    int after = fixture.awaitNewPid("app1.ini", before);
+    awaitShown("app1.ini");
+    assertEquals(String.valueOf(after), cell("app1.ini", "pid"));
+  }
+
+  @Test
+  void aDeployShowsItsProgressBar() throws Exception {
+    awaitShown("app1.ini");
+    awaitShown(HOSTILE);
+    useToken();
+    // every state of the bar the page ever shows, as "value/max"
+    ((JavascriptExecutor) driver).executeScript("window.bars = [];"
+        + "new MutationObserver(() => document.querySelectorAll('#deploys progress')"
+        + "  .forEach(p => window.bars.push(p.value + '/' + p.max)))"
+        + ".observe(document.getElementById('deploys'), {childList: true, subtree: true});");
+    fixture.slowBase();
+    click("base.ini", "deploy");
+    await().until(d -> driver.findElement(By.id("message")).getText().contains("deploy base.ini: done"));
+    fixture.world.events.await("base.ini", io.psgivassal.emperor.core.VassalEvent.Type.DEPLOY_FINISHED, 1, WAIT);
+    await().withMessage("both vassals on generation 2 on the page").until(d -> cell("app1.ini", "kind").endsWith("(generation 2)")
+        && cell(HOSTILE, "kind").endsWith("(generation 2)") && cell("base.ini", "kind").equals("base, generation 2"));
+    await().until(d -> driver.findElements(By.cssSelector("#deploys progress")).isEmpty());
+    @SuppressWarnings("unchecked")
+    List<String> bars = (List<String>) ((JavascriptExecutor) driver).executeScript("return window.bars;");
+    assertTrue(bars.contains("0/2"), "the bar at its start: " + bars);
+    assertTrue(bars.stream().allMatch(b -> b.endsWith("/2")), "two vassals to move: " + bars);
   }
 }

@@ -38,7 +38,10 @@ final class WebFixture implements AutoCloseable {
     WebDashboard w = null;
     Emperor e = null;
     try {
-      world.writeBase();
+      // the base loads hello.psgi, slowly once slowBase() is called: a deploy then lasts long enough to watch
+      Path base = Files.writeString(world.dir.resolve("base.psgi"), "sleep 4 if -e '" + world.dir.resolve("slow")
+          + "';\nmy $app = do '" + world.hello + "' or die \"hello.psgi: $@ $!\";\n$app;\n");
+      world.writeBase("base.ini", world.forkSocket, base);
       for (String n : names) {
         addVassal(n);
       }
@@ -63,6 +66,11 @@ final class WebFixture implements AutoCloseable {
     }
     emperor = e;
     web = w;
+  }
+
+  /** From now on the base takes 4 s more to load its code. */
+  void slowBase() throws Exception {
+    Files.writeString(world.dir.resolve("slow"), "");
   }
 
   void addVassal(String name) throws Exception {

@@ -25,6 +25,8 @@ import org.junit.jupiter.api.Test;
 /** /metrics and /api/status against each other and promtool; the actions' refusals. */
 class WebApiIT {
   private static final String HOSTILE = "x<img src=x onerror=alert(1)>.ini";
+  /** What the text format must escape in a label value: a quote and a backslash. */
+  private static final String QUOTED = "we\"ird\\name.ini";
   private static final ObjectMapper JSON = new ObjectMapper();
   /** A sample line of the text format: name, labels, value. */
   private static final Pattern SAMPLE = Pattern.compile("^([a-z_]+)(?:\\{(.*)\\})? (\\S+)$");
@@ -32,7 +34,7 @@ class WebApiIT {
 
   @Test
   void metricsPassPromtoolAndMatchTheStatsJson() throws Exception {
-    try (WebFixture f = new WebFixture(true, "app1.ini", HOSTILE)) {
+    try (WebFixture f = new WebFixture(true, "app1.ini", HOSTILE, QUOTED)) {
       // a respawn, so that the counters have something to agree on
       int old = f.pid("app1.ini");
       f.emperor.reload("app1.ini").get(10, TimeUnit.SECONDS);
@@ -76,7 +78,8 @@ class WebApiIT {
       assertEquals(status.get("blacklist").size(), metrics.get("emperor_blacklisted_vassals").intValue());
       assertEquals(1, metrics.get("emperor_vassal_respawns_total{vassal=app1.ini}").intValue());
       assertEquals(1, metrics.get("emperor_vassal_deaths_total{vassal=app1.ini}").intValue(), "the old generation's exit");
-      assertTrue(metrics.get("emperor_adoptions_total") >= 3, "app1 twice and the hostile one: " + metrics);
+      assertTrue(metrics.get("emperor_adoptions_total") >= 4, "app1 twice and the other two: " + metrics);
+      assertTrue(m.body().contains("vassal=\"we\\\"ird\\\\name.ini\""), "escaped label: " + m.body());
       double adoptions = metrics.get("emperor_adoptions_total");
       assertEquals(adoptions, metrics.get("emperor_adoption_latency_seconds_count"), "every adoption timed");
       assertEquals(adoptions, metrics.get("emperor_adoption_latency_seconds_bucket{le=+Inf}"));
@@ -206,7 +209,7 @@ class WebApiIT {
         java.util.TreeMap<String, String> labels = new java.util.TreeMap<>();
         Matcher l = LABEL.matcher(s.group(2));
         while (l.find()) {
-          labels.put(l.group(1), l.group(2).replace("\\\"", "\"").replace("\\n", "\n").replace("\\\\", "\\"));
+          labels.put(l.group(1), unescape(l.group(2)));
         }
         key.append('{');
         labels.forEach((k, v) -> key.append(k).append('=').append(v).append(','));
@@ -216,6 +219,21 @@ class WebApiIT {
       m.put(key.toString(), Double.parseDouble(s.group(3)));
     }
     return m;
+  }
+
+  /** A label value of the text format: \\, \" and \n stand for a backslash, a quote, a newline. */
+  private static String unescape(String v) {
+    StringBuilder b = new StringBuilder();
+    for (int i = 0; i < v.length(); i++) {
+      char c = v.charAt(i);
+      if (c == '\\' && i + 1 < v.length()) {
+        char n = v.charAt(++i);
+        b.append(n == 'n' ? '\n' : n);
+      } else {
+        b.append(c);
+      }
+    }
+    return b.toString();
   }
 
   private record Promtool(int exit, String output) {}

@@ -5,14 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.File;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -21,9 +17,6 @@ import org.openqa.selenium.JavascriptExecutor;
 import org.openqa.selenium.NoAlertPresentException;
 import org.openqa.selenium.WebDriver;
 import org.openqa.selenium.WebElement;
-import org.openqa.selenium.chrome.ChromeDriver;
-import org.openqa.selenium.chrome.ChromeDriverService;
-import org.openqa.selenium.chrome.ChromeOptions;
 import org.openqa.selenium.support.ui.WebDriverWait;
 
 /**
@@ -34,46 +27,33 @@ class DashboardBrowserIT {
   private static final String HOSTILE = "x<img src=x onerror=alert(1)>.ini";
   private static final Duration WAIT = Duration.ofSeconds(60);
   private WebFixture fixture;
-  private Path profile;
-  private ChromeDriverService service;
+  private Browser browser;
   private WebDriver driver;
 
   @BeforeEach
   void setUp() throws Exception {
+    // JUnit runs tearDown whatever part of this failed
     fixture = new WebFixture(true, "app1.ini", HOSTILE);
-    profile = Files.createTempDirectory("emperor-chromium-");
-    ChromeOptions options = new ChromeOptions();
-    options.setBinary("/usr/bin/chromium");
-    options.addArguments("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-        "--user-data-dir=" + profile);
-    service = new ChromeDriverService.Builder().usingDriverExecutable(new File("/usr/bin/chromedriver"))
-        .usingAnyFreePort().build();
-    driver = new ChromeDriver(service, options);
+    browser = new Browser();
+    driver = browser.driver;
     driver.get(fixture.url("/"));
   }
 
   @AfterEach
   void tearDown() throws Exception {
     try {
-      if (driver != null) {
-        driver.quit();
-      }
-      if (service != null) {
-        service.stop();
+      if (browser != null) {
+        browser.close();
       }
     } finally {
-      try {
+      if (fixture != null) {
         fixture.close();
-      } finally {
-        try (Stream<Path> walk = Files.walk(profile)) {
-          walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
       }
     }
   }
 
   private WebDriverWait await() {
-    return new WebDriverWait(driver, WAIT, Duration.ofMillis(100));
+    return browser.await(WAIT);
   }
 
   private Optional<WebElement> row(String name) {

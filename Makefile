@@ -10,14 +10,14 @@ PROVE       ?= prove
 # Debian packages the build, the tests and the demo need.
 DEB_PACKAGES := \
 	openjdk-17-jdk-headless maven gcc make perl \
-	libplack-perl libhttp-message-perl libtest-tcp-perl \
+	libplack-perl libhttp-message-perl libtest-tcp-perl libtest-pod-perl \
 	libplack-middleware-session-perl libdancer2-perl libmojolicious-perl libcatalyst-perl \
 	libmoose-perl libdatetime-perl libtemplate-perl \
 	nginx-light uwsgi-core uwsgi-plugin-psgi iproute2 \
 	chromium chromium-driver prometheus
 
 .PHONY: all deps build build-perl build-java test test-perl test-sanitize test-java test-cross test-example \
-        demo install clean
+        dist disttest demo install clean
 
 all: build
 
@@ -60,6 +60,17 @@ test-perl:
 test-sanitize:
 	$(call apt_install,gcc libasan8 libubsan1)
 	perl/tools/test-sanitize
+
+# The CPAN tarball perl/Vassal-VERSION.tar.gz, from the files perl/MANIFEST
+# lists (its tests carry their apps and a copy of ../shared/vectors).
+dist: perl/Makefile
+	$(MAKE) -C perl dist
+
+# The tarball unpacked alone, built and tested there as a CPAN client would:
+# about as long as test-perl. `make test` leaves it out: t/14perl_install.t
+# (test-cross) already builds, tests and installs from the tarball.
+disttest: deps perl/Makefile
+	$(MAKE) -C perl disttest
 
 # Unit tests (surefire) and integration tests against the Perl side (failsafe).
 test-java:

@@ -7,7 +7,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use File::Temp qw(tempdir);
 use Test::More;
-use EmperorTest qw(root free_port write_file wait_until http_get parent_of alive start_emperor);
+use EmperorTest qw(root empty_port write_file wait_until http_get parent_of alive start_emperor);
 
 my $root = root();
 my $dir = tempdir('emperor-adopts-XXXXXX', TMPDIR => 1, CLEANUP => 1);
@@ -17,7 +17,7 @@ write_file("$dir/vassals/base.ini", <<"INI");
 early-psgi = $root/integration/apps/hello.psgi
 fork-server = $dir/fork.sock
 INI
-my @ports = map { free_port() } 1 .. 3;
+my @ports = map { empty_port() } 1 .. 3;
 for my $i (0 .. 2) {
     write_file("$dir/vassals/app$i.ini", "[uwsgi]\nhttp-socket = 127.0.0.1:$ports[$i]\nprocesses = 2\nmaster = true\n");
 }

@@ -14,7 +14,7 @@ use HTTP::Tiny;
 use JSON::PP qw(decode_json);
 use Test::More;
 use Time::HiRes qw(time);
-use EmperorTest qw(root free_port write_file wait_until http_get start_emperor);
+use EmperorTest qw(root empty_port write_file wait_until http_get start_emperor);
 
 my $root = root();
 my $apps = "$root/integration/apps";
@@ -32,7 +32,7 @@ my %app = (
     catalyst => "$apps/catalyst/app.psgi",
     stack    => "$apps/stack.psgi",
 );
-my %port = map { $_ => free_port() } keys %app;
+my %port = map { $_ => empty_port() } keys %app;
 for my $name (sort keys %app) {
     write_file("$dir/staging/$name.ini",
         "[uwsgi]\npsgi = $app{$name}\nhttp-socket = 127.0.0.1:$port{$name}\nprocesses = 2\n");

@@ -13,7 +13,7 @@ use JSON::PP qw(decode_json);
 use POSIX ();
 use Test::More;
 use Time::HiRes qw(sleep time);
-use EmperorTest qw(root free_port write_file wait_until http_get alive slurp start_emperor start_uwsgi_emperor);
+use EmperorTest qw(root empty_port write_file wait_until http_get alive slurp start_emperor start_uwsgi_emperor);
 
 my $root = root();
 my $uwsgi = '/usr/bin/uwsgi-core';
@@ -47,7 +47,7 @@ sub touch_later {
 subtest 'our Emperor supervises uWSGI vassals' => sub {
     my $dir = tempdir('uwsgi-vassals-XXXXXX', TMPDIR => 1, CLEANUP => 1);
     mkdir "$dir/vassals" or die $!;
-    my ($port, $sport) = (free_port(), free_port());
+    my ($port, $sport) = (empty_port(), empty_port());
     my $ini = write_file("$dir/vassals/u1.ini", <<"INI");
 [uwsgi]
 plugins = psgi
@@ -84,7 +84,7 @@ INI
 subtest "uWSGI's Emperor supervises psgi-vassal vassals" => sub {
     my $dir = tempdir('uwsgi-emperor-XXXXXX', TMPDIR => 1, CLEANUP => 1);
     mkdir "$dir/vassals" or die $!;
-    my ($port, $sport) = (free_port(), free_port());
+    my ($port, $sport) = (empty_port(), empty_port());
     my $ini = write_file("$dir/vassals/p1.ini", <<"INI");
 [uwsgi]
 psgi = $hello

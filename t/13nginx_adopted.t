@@ -8,7 +8,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use EmperorTest qw(root free_port write_file wait_until http_get parent_of start_emperor);
+use EmperorTest qw(root empty_port write_file wait_until http_get parent_of start_emperor);
 use NginxTest qw(require_nginx start_nginx check_requests_arrive_intact);
 
 require_nginx();
@@ -16,7 +16,7 @@ my $root = root();
 my $dir = NginxTest::tempdir();
 mkdir "$dir/vassals" or die $!;
 chmod 0755, $dir;    # nginx workers run as nobody and buffer bodies below it
-my ($uwsgi_port, $http_port) = (free_port(), free_port());
+my ($uwsgi_port, $http_port) = (empty_port(), empty_port());
 write_file("$dir/vassals/base.ini", "[uwsgi]\nearly-psgi = $root/perl/t/apps/echo.psgi\nfork-server = $dir/fork.sock\n");
 write_file("$dir/vassals/app.ini",
     "[uwsgi]\nsocket = 127.0.0.1:$uwsgi_port\nhttp-socket = 127.0.0.1:$http_port\nprocesses = 2\n");

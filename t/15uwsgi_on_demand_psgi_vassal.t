@@ -10,7 +10,7 @@ use lib "$FindBin::Bin/lib";
 use File::Temp qw(tempdir);
 use Test::More;
 use Time::HiRes qw(sleep time);
-use EmperorTest qw(root free_port write_file wait_until http_get slurp start_uwsgi_emperor);
+use EmperorTest qw(root empty_port write_file wait_until http_get slurp start_uwsgi_emperor);
 
 my $root = root();
 my $uwsgi = '/usr/bin/uwsgi-core';
@@ -19,7 +19,7 @@ my $hello = "$root/integration/apps/hello.psgi";
 
 my $dir = tempdir('uwsgi-ondemand-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 mkdir "$dir/vassals" or die $!;
-my ($same, $fd0) = (free_port(), free_port());
+my ($same, $fd0) = (empty_port(), empty_port());
 write_file("$dir/vassals/same.ini", "[uwsgi]\npsgi = $hello\nhttp-socket = 127.0.0.1:$same\nprocesses = 1\n");
 write_file("$dir/vassals/same.ini.socket", "127.0.0.1:$same\n");
 write_file("$dir/vassals/fd0.ini", "[uwsgi]\npsgi = $hello\nhttp-socket = fd://0\nprocesses = 1\n");

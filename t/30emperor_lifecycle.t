@@ -9,7 +9,7 @@ use File::Temp qw(tempdir);
 use IO::Socket::UNIX;
 use JSON::PP ();
 use Test::More;
-use EmperorTest qw(root free_port write_file wait_until http_get parent_of alive start_emperor);
+use EmperorTest qw(root empty_port write_file wait_until http_get parent_of alive start_emperor);
 
 my $root = root();
 my $dir = tempdir('emperor-lifecycle-XXXXXX', TMPDIR => 1, CLEANUP => 1);
@@ -37,7 +37,7 @@ sub master_of {
 }
 
 put_vassal('base.ini', "[uwsgi]\nearly-psgi = $root/integration/apps/hello.psgi\nfork-server = $dir/fork.sock\n");
-my ($p1, $p2) = (free_port(), free_port());
+my ($p1, $p2) = (empty_port(), empty_port());
 put_vassal('app1.ini', "[uwsgi]\nhttp-socket = 127.0.0.1:$p1\nprocesses = 1\n");
 put_vassal('notes.txt', "not a vassal\n");
 

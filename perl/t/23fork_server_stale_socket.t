@@ -20,7 +20,7 @@ my $path = "$dir/fork.sock";
 }
 ok -S $path, 'a stale socket file';
 
-my $hello = repo_root() . '/integration/apps/hello.psgi';
+my $hello = test_app('hello.psgi');
 my $log = "$dir/log";
 my $pid = spawn_vassal(args => ['--early-psgi', $hello, '--fork-server', $path], stderr => $log);
 ok wait_for_log($log, qr/fork server listening on \Q$path\E/, 10), 'listening without an Emperor';

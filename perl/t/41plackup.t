@@ -1,4 +1,5 @@
-# plackup -s Vassal runs the app on Vassal::Server with plackup's options.
+# plackup -s Vassal runs the app on Vassal::Server with plackup's options,
+# and psgi-vassal's defaults for the others.
 use strict;
 use warnings;
 use Test::More;
@@ -23,6 +24,16 @@ is $res->{status}, 200, 'serves';
 like $res->{content}, qr/^SERVER_PORT=$port$/m, 'SERVER_PORT';
 like $res->{content}, qr/^psgi\.multiprocess=1$/m, 'multiprocess';
 is scalar(children_of($pid)), 3, '--workers 3';
+
+# Without --timeout a client that goes silent is dropped after psgi-vassal's
+# socket-timeout (4 s, uWSGI's), not after a default of the handler's own.
+use Time::HiRes ();
+my $half = http_connect($port);
+syswrite $half, "GET /env HTTP/1.1\r\nHost: x\r\n";
+my $t0 = Time::HiRes::time();
+ok is_closed($half, 20), 'a half-sent request head is dropped';
+my $took = Time::HiRes::time() - $t0;
+ok $took > 3 && $took < 8, sprintf('after socket-timeout: %.1f s', $took);
 my @w = children_of($pid);
 kill 'TERM', $pid;
 ok wait_gone(10, $pid, @w), 'stops on SIGTERM';

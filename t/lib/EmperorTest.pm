@@ -1,42 +1,26 @@
 package EmperorTest;
 # What the cross-language tests share: the Emperor CLI started on a vassal
 # directory of our own, with ports and paths no parallel test can collide with,
-# and torn down (Emperor, vassals, temp dir) whatever the test's outcome.
+# and torn down (Emperor, vassals, temp dir) whatever the test's outcome. The
+# helpers it shares with the Perl tests come from perl/t/lib/VassalTest.pm
+# (whose END also kills whatever a test leaves running below it).
 use strict;
 use warnings;
 use Exporter 'import';
+use File::Basename ();
+use lib File::Basename::dirname(__FILE__) . '/../../perl/t/lib';
+use VassalTest qw(write_file slurp parent_of process_alive);
 use File::Temp ();
 use FindBin ();
 use HTTP::Tiny;
-use IO::Socket::INET;
+use Net::EmptyPort qw(empty_port);
 use POSIX ();
 use Time::HiRes qw(sleep time);
 
-our @EXPORT_OK = qw(root free_port write_file wait_until http_get parent_of alive
+our @EXPORT_OK = qw(root empty_port write_file wait_until http_get parent_of alive
                     start_emperor stop_emperor start_uwsgi_emperor slurp);
 
 sub root { require Cwd; Cwd::abs_path("$FindBin::Bin/..") }
-
-sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1, ReuseAddr => 1)
-        or die "free_port: $!";
-    return $s->sockport;
-}
-
-sub write_file {
-    my ($path, $text) = @_;
-    open my $fh, '>', $path or die "$path: $!";
-    print {$fh} $text;
-    close $fh or die "$path: $!";
-    return $path;
-}
-
-sub slurp {
-    my ($path) = @_;
-    open my $fh, '<', $path or return '';
-    local $/;
-    return scalar <$fh>;
-}
 
 # Polls $cond until it returns true or $timeout seconds pass; returns its last value.
 sub wait_until {
@@ -54,18 +38,7 @@ sub http_get {
     return HTTP::Tiny->new(timeout => 5, keep_alive => 0)->get("http://127.0.0.1:$port" . ($path // '/'));
 }
 
-sub parent_of {
-    my ($pid) = @_;
-    my $stat = slurp("/proc/$pid/stat") or return;
-    $stat =~ /\)\s+\S\s+(\d+)/ or return;
-    return $1;
-}
-
-sub alive {
-    my ($pid) = @_;
-    my $stat = slurp("/proc/$pid/stat") or return 0;
-    return $stat !~ /\)\s+Z\s/;    # a zombie is not alive
-}
+sub alive { process_alive(@_) }    # a zombie is not alive
 
 # Starts `java -jar target/emperor.jar @args` with its log in the test's temp
 # dir; returns {pid, log, dir}. The guard object stops it on scope exit.

@@ -12,12 +12,15 @@ use Exporter 'import';
 use Cwd ();
 use Digest::SHA ();
 use File::Temp ();
-use FindBin ();
 use HTTP::Tiny;
 use IO::Socket::INET;
+use Net::EmptyPort qw(empty_port wait_port);
 use POSIX ();
 use Test::More;
 use Time::HiRes qw(sleep time);
+use File::Basename ();
+use lib File::Basename::dirname(__FILE__) . '/../../perl/t/lib';
+use VassalTest qw(slurp psgi_vassal test_app blib_dir);
 
 our @EXPORT_OK = qw(nginx_binary require_nginx start_vassal start_nginx check_requests_arrive_intact);
 
@@ -44,31 +47,6 @@ END {
     }
 }
 
-sub root { Cwd::abs_path("$FindBin::Bin/..") }
-
-sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1, ReuseAddr => 1)
-        or die "free_port: $!";
-    return $s->sockport;
-}
-
-sub slurp {
-    my ($path) = @_;
-    open my $fh, '<', $path or return '';
-    local $/;
-    return scalar <$fh>;
-}
-
-sub wait_port {
-    my ($port, $pid, $timeout) = @_;
-    my $deadline = time + ($timeout // 20);
-    while (time < $deadline) {
-        return 1 if IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Timeout => 1);
-        return 0 if waitpid($pid, POSIX::WNOHANG()) == $pid;
-        sleep 0.05;
-    }
-    return 0;
-}
 
 # Runs @cmd in its own process group with STDERR (and STDOUT) to $log.
 sub spawn {
@@ -113,16 +91,15 @@ sub tempdir {
 # and an http-socket; returns {pid, socket_port, http_port, log}.
 sub start_vassal {
     my ($dir) = @_;
-    my $root = root();
-    my $vassal = "$root/perl/bin/psgi-vassal";
-    die "psgi-vassal is not built: run make in perl/ first\n" unless -d "$root/perl/blib";
-    my ($uport, $hport) = (free_port(), free_port());
+    my $blib = blib_dir();
+    die "psgi-vassal is not built: run make in perl/ first\n" unless $blib && -d $blib;
+    my ($uport, $hport) = (empty_port(), empty_port());
     my $log = "$dir/vassal.log";
-    my $pid = spawn($log, $^X, $vassal, '--socket', "127.0.0.1:$uport", '--http-socket', "127.0.0.1:$hport",
-                    '--psgi', "$root/perl/t/apps/echo.psgi", '--processes', 2, '--master',
+    my $pid = spawn($log, $^X, psgi_vassal(), '--socket', "127.0.0.1:$uport", '--http-socket', "127.0.0.1:$hport",
+                    '--psgi', test_app('echo.psgi'), '--processes', 2, '--master',
                     '--limit-post', 20 * 1024 * 1024);
     for my $port ($uport, $hport) {
-        wait_port($port, $pid) or die "psgi-vassal did not start:\n" . slurp($log);
+        wait_port({ port => $port, max_wait => 20 }) or die "psgi-vassal did not start:\n" . slurp($log);
     }
     return { pid => $pid, socket_port => $uport, http_port => $hport, log => $log };
 }
@@ -151,7 +128,7 @@ PARAMS
 sub start_nginx {
     my ($dir, $pass) = @_;
     my $nginx = nginx_binary() or die "nginx is not installed (Debian: nginx-light)\n";
-    my $port = free_port();
+    my $port = empty_port();
     my $prefix = "$dir/nginx";
     mkdir $prefix or die "$prefix: $!";
     my @temp = map { "$prefix/$_" } qw(client_body proxy fastcgi uwsgi scgi);
@@ -201,7 +178,7 @@ CONF
     my $log = "$prefix/stderr.log";
     my $pid = spawn($log, $nginx, '-p', "$prefix/", '-c', "$prefix/nginx.conf", '-e', "$prefix/error.log",
                     '-g', 'daemon off;');
-    wait_port($port, $pid) or die "nginx did not start:\n" . slurp($log) . slurp("$prefix/error.log");
+    wait_port({ port => $port, max_wait => 20 }) or die "nginx did not start:\n" . slurp($log) . slurp("$prefix/error.log");
     return { pid => $pid, port => $port, dir => $prefix };
 }
 

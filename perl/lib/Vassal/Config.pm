@@ -8,33 +8,35 @@ use POSIX ();
 
 our $VERSION = '0.01';
 
-# name => { type, multi => 1 (keeps every value), help }. Types: string,
-# int (> 0), count (>= 0), bool, mode (octal, value optional), include.
+# name => { type, multi => 1 (keeps every value), default, help }. Types:
+# string, int (> 0), count (>= 0), bool, mode (octal, value optional), include.
 # Semantics follow uWSGI 2.1 (core/uwsgi.c, plugins/psgi) unless the help says.
+# The only place a Perl-side default is written: get() falls back to it, and
+# psgi-vassal --help and Plack::Handler::Vassal read it from here.
 my %OPTIONS = (
     'ini'                 => { type => 'include', multi => 1, help => 'read the [uwsgi] section of an ini file (FILE, FILE:SECTION or emperor://NAME)' },
     # sockets
     'socket'              => { type => 'string', multi => 1, help => 'serve the uwsgi protocol (nginx uwsgi_pass) on host:port, a UNIX socket path or fd://N' },
     'http-socket'         => { type => 'string', multi => 1, help => 'serve HTTP/1.1 on host:port, a UNIX socket path or fd://N (an inherited listening socket)' },
-    'listen'              => { type => 'int',    help => 'listen queue (backlog) of the sockets (default 100)' },
+    'listen'              => { type => 'int',    default => 100, help => 'listen queue (backlog) of the sockets' },
     'chmod-socket'        => { type => 'mode',   help => 'mode of the UNIX sockets (default 666 when given without a value)' },
     # processes
-    'processes'           => { type => 'int',    help => 'number of prefork workers (default 1)' },
+    'processes'           => { type => 'int',    default => 1, help => 'number of prefork workers' },
     'master'              => { type => 'bool',   help => 'accepted; a master always runs' },
-    'max-requests'        => { type => 'count',  help => 'recycle a worker after this many requests (0: never)' },
-    'harakiri'            => { type => 'count',  help => 'kill a worker whose request runs longer than this many seconds (0: never)' },
-    'idle'                => { type => 'count',  help => 'after this many seconds without a request, stop the workers until the next connection (cheap mode)' },
+    'max-requests'        => { type => 'count',  default => 0, help => 'recycle a worker after this many requests (0: never)' },
+    'harakiri'            => { type => 'count',  default => 0, help => 'kill a worker whose request runs longer than this many seconds (0: never)' },
+    'idle'                => { type => 'count',  default => 0, help => 'after this many seconds without a request, stop the workers until the next connection (cheap mode)' },
     'die-on-idle'         => { type => 'bool',   help => 'when idle: ask the Emperor to stop the vassal (byte 22), or exit without one' },
-    'heartbeat'           => { type => 'count',  help => 'send a heartbeat (byte 26) to the Emperor every this many seconds' },
+    'heartbeat'           => { type => 'count',  default => 0, help => 'send a heartbeat (byte 26) to the Emperor every this many seconds' },
     'procname'            => { type => 'string', help => 'process name of the master (workers get it with " (worker N)")' },
     # requests
-    'socket-timeout'      => { type => 'int',    help => 'seconds a client may stay silent (default 4)' },
+    'socket-timeout'      => { type => 'int',    default => 4, help => 'seconds a client may stay silent (uWSGI\'s default)' },
     'header-timeout'      => { type => 'int',    help => 'seconds for the whole head of a request (HTTP request line and header fields, or uwsgi packet) to arrive, counted from the accept or, on a keep-alive connection, from its first byte; then 408 and close (default 3 x socket-timeout)' },
     'no-defer-accept'     => { type => 'bool',   help => 'do not set TCP_DEFER_ACCEPT on TCP sockets (by default a connection is accepted once its request has arrived)' },
-    'buffer-size'         => { type => 'int',    help => 'largest request header section (HTTP) or uwsgi packet, in bytes (default 65536)' },
-    'limit-post'          => { type => 'count',  help => 'largest request body in bytes, larger gets 413 (default 1073741824; 0: no limit)' },
-    'worker-connections'  => { type => 'int',    help => 'connections a worker keeps open at most (waiting, idle or lingering); the oldest is closed for a new one (default 1024)' },
-    'post-buffering'      => { type => 'count',  help => 'request bodies larger than this many bytes are kept in a temporary file (default 1048576)' },
+    'buffer-size'         => { type => 'int',    default => 65536, help => 'largest request header section (HTTP) or uwsgi packet, in bytes' },
+    'limit-post'          => { type => 'count',  default => 1024 ** 3, help => 'largest request body in bytes, larger gets 413 (0: no limit)' },
+    'worker-connections'  => { type => 'int',    default => 1024, help => 'connections a worker keeps open at most (waiting, idle or lingering); the oldest is closed for a new one' },
+    'post-buffering'      => { type => 'count',  default => 1024 ** 2, help => 'request bodies larger than this many bytes are kept in a temporary file' },
     'http-underscores-in-headers' => { type => 'bool', help => 'keep HTTP header fields whose names have an underscore (by default they are dropped, as nginx does); X_Foo never joins or replaces X-Foo: beside a field without the underscore it is dropped' },
     # the app
     'psgi'                => { type => 'string', help => 'the PSGI app to serve' },
@@ -43,7 +45,7 @@ my %OPTIONS = (
     'perl-exec'           => { type => 'string', multi => 1, help => 'run this Perl file before the app is loaded (before fork)' },
     'perl-exec-post-fork' => { type => 'string', multi => 1, help => 'run this Perl file in every worker after fork' },
     'perl-local-lib'      => { type => 'string', help => 'add this local::lib directory (DIR/lib/perl5) to @INC' },
-    'need-app'            => { type => 'bool',   help => 'exit (status 22) when no app can be loaded (default true)' },
+    'need-app'            => { type => 'bool',   default => 1, help => 'exit (status 22) when no app can be loaded' },
     'plugins'             => { type => 'plugins', multi => 1, help => 'accepted for uWSGI configs: only the psgi plugin (built in)' },
     # environment
     'chdir'               => { type => 'string', help => 'chdir to this directory before loading anything' },
@@ -51,7 +53,7 @@ my %OPTIONS = (
     # fork server
     'fork-server'         => { type => 'string', help => 'run a fork server on this UNIX socket path' },
     'fork-server-allow-uid' => { type => 'string', multi => 1, help => 'a uid (or user name) the fork server accepts requests from, besides its own and root' },
-    'fork-server-hugepages' => { type => 'bool', help => 'collapse the preloaded heap into huge pages before serving, so each adoption forks in ~1 ms instead of ~11 ms per 260 MB (default true)' },
+    'fork-server-hugepages' => { type => 'bool', default => 1, help => 'collapse the preloaded heap into huge pages before serving, so each adoption forks in ~1 ms instead of ~11 ms per 260 MB' },
 );
 my %ALIASES = (workers => 'processes', plugin => 'plugins');
 
@@ -60,6 +62,54 @@ my $MAX_INCLUDE_DEPTH = 10;
 sub options { sort keys %OPTIONS }
 sub aliases { %ALIASES }
 sub option_help { $OPTIONS{ $_[1] } && $OPTIONS{ $_[1] }{help} }
+
+# The value an option has when it is not set (undef: none, or one derived
+# elsewhere, as header-timeout's).
+sub default {
+    my ($class, $key) = @_;
+    my $name = $class->canonical($key) or die "unknown option '$key'\n";
+    return $OPTIONS{$name}{default};
+}
+
+my %PLACEHOLDER = (string => 'VALUE', int => 'N', count => 'N', bool => '[BOOL]',
+                   mode => '[MODE]', include => 'FILE', plugins => 'NAME');
+
+# Every option, one paragraph each: its flags (aliases too), what it does,
+# its default and whether it repeats. psgi-vassal --help prints this.
+sub help_text {
+    my ($class, $width) = @_;
+    $width //= 78;
+    my %alias_of;
+    push @{ $alias_of{ $ALIASES{$_} } }, $_ for sort keys %ALIASES;
+    my $out = '';
+    for my $name (sort keys %OPTIONS) {
+        my $o = $OPTIONS{$name};
+        my $flags = join ', ', map { "--$_ $PLACEHOLDER{ $o->{type} }" } $name, @{ $alias_of{$name} || [] };
+        my $text = $o->{help};
+        $text .= ' (default ' . _show_default($o) . ')' if defined $o->{default};
+        $text .= ' (repeatable)' if $o->{multi};
+        $out .= "  $flags\n" . _wrap($text, '      ', $width);
+    }
+    return $out;
+}
+
+sub _show_default {
+    my ($o) = @_;
+    return $o->{type} eq 'bool' ? ($o->{default} ? 'true' : 'false') : $o->{default};
+}
+
+sub _wrap {
+    my ($text, $indent, $width) = @_;
+    my ($out, $line) = ('', $indent);
+    for my $word (split ' ', $text) {
+        if (length($line) + length($word) + 1 > $width && $line ne $indent) {
+            $out .= "$line\n";
+            $line = $indent;
+        }
+        $line .= ($line eq $indent ? '' : ' ') . $word;
+    }
+    return "$out$line\n";
+}
 
 sub new {
     my ($class, %args) = @_;
@@ -162,10 +212,11 @@ sub set {
     return $self;
 }
 
+# The last value set, else the option's default.
 sub get {
     my ($self, $key) = @_;
     my $name = $self->canonical($key) or die "unknown option '$key'\n";
-    my $v = $self->{values}{$name} or return undef;
+    my $v = $self->{values}{$name} or return $OPTIONS{$name}{default};
     return $v->[-1];
 }
 
@@ -175,7 +226,11 @@ sub get_all {
     return @{ $self->{values}{$name} || [] };
 }
 
-sub is_set { my ($self, $key) = @_; defined $self->get($key) }
+sub is_set {
+    my ($self, $key) = @_;
+    my $name = $self->canonical($key) or die "unknown option '$key'\n";
+    return exists $self->{values}{$name};
+}
 
 # The vassal's name: the first config file's name without extension.
 sub name { $_[0]{name} }
@@ -351,7 +406,11 @@ percent sign; C<$(VAR)> the environment variable VAR (empty when unset).
 
 =item set($key, $value, $source)
 
-=item get($key) - the last value; get_all($key) - every value in order; is_set($key)
+=item get($key) - the last value, else the option's default; get_all($key) - every value in order; is_set($key) - whether it was set
+
+=item default($key) - the option's default (undef when it has none): the one table of defaults
+
+=item help_text($width) - every option with its flags, help, default, for C<psgi-vassal --help>
 
 =item name - the first config file's name without extension (undef without one)
 

@@ -125,7 +125,7 @@ sub _run {
     }
     $app ||= $opt{preloaded_app};
     if (!$app) {
-        if ($config->get('need-app') // 1) {
+        if ($config->get('need-app')) {
             $self->{exit_status} = EXIT_NO_APP;
             die "no app to serve: set psgi (need-app)\n";
         }
@@ -147,24 +147,24 @@ sub _run {
         // join(' ', $self->{script}, @$args);
     my $server = Vassal::Server->new(
         listeners    => \@listeners,
-        workers      => $config->get('processes') // 1,
+        workers      => $config->get('processes'),
         emperor      => $emperor,
         adopted      => $opt{adopted} ? 1 : 0,
         title        => $title,
-        harakiri     => $config->get('harakiri') // 0,
-        max_requests => $config->get('max-requests') // 0,
-        idle         => $config->get('idle') // 0,
-        die_on_idle  => $config->get('die-on-idle') // 0,
-        heartbeat    => $config->get('heartbeat') // 0,
+        harakiri     => $config->get('harakiri'),
+        max_requests => $config->get('max-requests'),
+        idle         => $config->get('idle'),
+        die_on_idle  => $config->get('die-on-idle'),
+        heartbeat    => $config->get('heartbeat'),
         post_fork    => \@post_fork,
         worker_options => {
-            socket_timeout => $config->get('socket-timeout') // 4,
+            socket_timeout => $config->get('socket-timeout'),
             header_timeout => $config->get('header-timeout'),       # unset: 3 x socket-timeout
             defer_accept   => $config->get('no-defer-accept') ? 0 : 1,
-            buffer_size    => $config->get('buffer-size') // 65536,
-            limit_post     => $config->get('limit-post'),           # unset: 1 GiB
-            max_connections => $config->get('worker-connections'),  # unset: 1024
-            post_buffering => $config->get('post-buffering') // 1024 * 1024,
+            buffer_size    => $config->get('buffer-size'),
+            limit_post     => $config->get('limit-post'),
+            max_connections => $config->get('worker-connections'),
+            post_buffering => $config->get('post-buffering'),
             underscores_in_headers => $config->get('http-underscores-in-headers') ? 1 : 0,
         },
         ($opt{adopted} ? () : (on_reload => sub { $self->reexec($args, $emperor, shift) })),
@@ -193,14 +193,14 @@ sub _run_fork_server {
     require Vassal::Server;    # shared with every adopted vassal
     require Vassal::Worker;
     my @uids = map { _uid_of($_) } $config->get_all('fork-server-allow-uid');
-    _collapse_heap() if $config->get('fork-server-hugepages') // 1;
+    _collapse_heap() if $config->get('fork-server-hugepages');
     $0 = $config->get('procname') if defined $config->get('procname');
     my $fs = Vassal::ForkServer->new(
         path       => $path,
         inherit_fd => 0,    # the Emperor's socket at our path, when it holds one
         emperor    => $emperor,
         chmod      => $config->get('chmod-socket'),
-        backlog    => $config->get('listen') // 100,
+        backlog    => $config->get('listen'),
         allow_uids => \@uids,
         on_adopt   => sub {
             my ($argv, $info) = @_;
@@ -253,7 +253,7 @@ sub _uid_of {
 # address, like the first time, so that it is taken once.
 sub listeners {
     my ($self, $config, $ondemand_fd) = @_;
-    my $backlog = $config->get('listen') // 100;
+    my $backlog = $config->get('listen');
     my $chmod = $config->get('chmod-socket');
     my @listeners = map {
         my ($name, $spec) = @$_;

@@ -1,6 +1,9 @@
 package VassalTest;
-# Helpers for the Vassal tests: spawn psgi-vassal under a fake Emperor, read
-# Emperor bytes, talk raw HTTP, and clean every process up even on failure.
+# Helpers for the Vassal tests (perl/t, and the cross-language tests of the
+# repository's t/): spawn psgi-vassal under a fake Emperor, read Emperor
+# bytes, talk raw HTTP, play the Emperor to a fork server, and clean every
+# process up even on failure. Everything a test loads is inside perl/t, so the
+# tests run from the unpacked CPAN tarball as from the checkout.
 use strict;
 use warnings;
 use Exporter 'import';
@@ -16,21 +19,24 @@ use Net::EmptyPort qw(empty_port wait_port);
 use Test::More ();
 
 our @EXPORT = qw(
-    repo_root vectors_dir psgi_vassal tempdir write_file slurp
+    vectors_dir psgi_vassal blib_dir tempdir write_file slurp
     emperor_pair spawn_vassal read_bytes expect_bytes no_byte_within
     http_raw http_get empty_port wait_port wait_for_log
-    children_of process_alive wait_gone exit_status reap_all test_app
+    children_of descendants_of fd_count process_alive wait_gone exit_status reap_all test_app
     fork_request parent_of start_base adopt_vassal
     http_connect http_roundtrip read_response
     start_vassal stop_vassal uwsgi_packet uwsgi_roundtrip unix_connect is_closed
-    held_socket
+    held_socket nobody_blocker
 );
 
-my $T = File::Spec->rel2abs($FindBin::Bin);
+# perl/t, wherever the test that loads us lives (perl/t or the repository's t/)
+my $T = Cwd::abs_path(File::Spec->catdir((File::Spec->splitpath(__FILE__))[1], '..'));
 
-sub repo_root   { Cwd::abs_path("$T/../..") }
-sub vectors_dir { $ENV{VASSAL_SHARED_VECTORS} // Cwd::abs_path("$T/../../../shared/vectors") // "$T/../../../shared/vectors" }
+# the copy of ../shared/vectors that ships with the distribution (the
+# repository's t/16perl_vectors_copy.t keeps it identical)
+sub vectors_dir { "$T/vectors" }
 sub psgi_vassal { Cwd::abs_path("$T/../bin/psgi-vassal") }
+sub blib_dir    { Cwd::abs_path("$T/../blib") }
 sub test_app    { Cwd::abs_path("$T/apps/$_[0]") }
 sub tempdir     { File::Temp::tempdir('vassal-test-XXXXXX', TMPDIR => 1, CLEANUP => 1) }
 
@@ -44,9 +50,9 @@ sub write_file {
 
 sub slurp {
     my ($path) = @_;
-    open my $fh, '<', $path or return '';
+    open my $fh, '<:raw', $path or return '';
     local $/;
-    return scalar <$fh>;
+    return scalar(<$fh>) // '';
 }
 
 # Returns ($emperor_end, $vassal_end) of a fresh Emperor pipe.
@@ -107,14 +113,12 @@ sub spawn_vassal {
 END {
     local $?;
     if ($$ == $OWNER) {
-        for my $pgid (@SPAWNED) {
-            kill 'KILL', -$pgid;
-        }
-        # adopted vassals may have left the group's parent: kill our descendants too
-        for my $child (children_of($$)) {
-            kill 'KILL', $_ for children_of($child), $child;
-        }
-        reap_all(2) if @SPAWNED;
+        # everything we started, and everything below us: adopted vassals
+        # leave their group, and re-parent to us when we are a subreaper
+        my @all = (descendants_of($$), map { descendants_of($_) } @SPAWNED);
+        kill 'KILL', -$_ for @SPAWNED;
+        kill 'KILL', @all if @all;
+        reap_all(3) if @SPAWNED || @all;
     }
 }
 
@@ -159,7 +163,12 @@ sub http_raw {
     my ($port, $request, %opt) = @_;
     my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Timeout => 5)
         or die "connect 127.0.0.1:$port: $!";
-    syswrite $sock, $request;
+    my $off = 0;
+    while ($off < length $request) {
+        my $n = syswrite $sock, $request, 65536, $off;
+        last unless defined $n;    # the server may close early (reset): that is an answer too
+        $off += $n;
+    }
     shutdown($sock, 1) if $opt{shutdown};
     my $out = '';
     my $deadline = time + ($opt{timeout} // 5);
@@ -263,14 +272,15 @@ sub wait_for_log {
 
 # Plays the Emperor: connects to the fork server at $path and sends one
 # request with @$fds attached. Returns (pid, undef) from the reply, or
-# (undef, reason) when the server closed the connection without replying.
+# (undef, reason) when it could not connect or the server closed the
+# connection without replying.
 sub fork_request {
     my ($path, $mask, $argv, $fds, %opt) = @_;
     require IO::Socket::UNIX;
     require Vassal::XS;
     require Vassal::Packet;
     my $conn = IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $path)
-        or die "connect $path: $!";
+        or return (undef, "connect $path: $!");
     my $bytes = $opt{raw} // Vassal::Packet::encode_fork_request($mask, @$argv);
     if (@$fds) { Vassal::XS::send_fds(fileno $conn, $bytes, $fds) }
     else       { syswrite $conn, $bytes }
@@ -287,15 +297,14 @@ sub parent_of {
     return $ppid;
 }
 
-# Starts a fork-server base vassal preloading integration/apps/hello.psgi
+# Starts a fork-server base vassal preloading t/apps/hello.psgi
 # (or early_psgi => $path; stdin => $handle as for spawn_vassal; extra =>
 # more ini lines). Its socket is $dir/fork.sock, its log $dir/base.log
 # (appended to: several generations in one $dir share both).
 # Returns ($pid, $emperor_end, $socket_path, $log_path, $dir).
 sub start_base {
     my (%opt) = @_;
-    my $app = $opt{early_psgi} // repo_root() . '/integration/apps/hello.psgi';
-    Test::More::plan(skip_all => "no $app (not in the repository checkout)") unless -e $app;
+    my $app = $opt{early_psgi} // test_app('hello.psgi');
     my $dir = $opt{dir} // tempdir();
     my $ini = write_file("$dir/base.ini", "[uwsgi]\nearly-psgi = $app\n"
         . "fork-server = %dfork.sock\nmaster = true\n" . ($opt{extra} // ''));
@@ -320,16 +329,17 @@ sub adopt_vassal {
     return { pid => $pid, emperor => $e };
 }
 
-# Starts bin/psgi-vassal under a fake Emperor with @args (an http-socket on a
-# free port is added unless the args name a socket) and waits for bytes 1
-# and 5. Returns a hash: pid, emperor (our end), port, log, dir.
+# Starts bin/psgi-vassal under a fake Emperor with @args (an http-socket on
+# a free port is added unless the args name an http-socket: a uwsgi --socket
+# or --socket-timeout do not count) and waits for bytes 1 and 5. Returns a
+# hash: pid, emperor (our end), port, log, dir.
 sub start_vassal {
     my (%o) = @_;
     my $dir = $o{dir} // tempdir();
     my $port = $o{port} // empty_port();
     my @args = @{ $o{args} || [] };
     push @args, '--http-socket', "127.0.0.1:$port"
-        unless $o{no_http} || grep { /\A--(?:http-)?socket/ } @args;
+        unless $o{no_http} || grep { /\A--http-socket(?:=|\z)/ } @args;
     push @args, '--psgi', test_app($o{app} // 'test.psgi') unless $o{no_app} || grep { $_ eq '--psgi' || $_ eq '--ini' } @args;
     my ($e, $v) = emperor_pair();
     my $log = $o{log} // "$dir/vassal.log";
@@ -419,6 +429,23 @@ sub is_closed {
     return 0;
 }
 
+# Why this test cannot run code as user nobody, or undef when it can: root
+# is needed to switch, and nobody must be able to read the build - not so
+# when the distribution was unpacked in a private (0700) directory.
+sub nobody_blocker {
+    return 'switching to user nobody needs root' unless $> == 0;
+    my ($uid, $gid) = (getpwnam('nobody'))[2, 3];
+    return 'no user nobody' unless defined $uid;
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        POSIX::setgid($gid);
+        POSIX::setuid($uid);
+        POSIX::_exit(-r blib_dir() . '/lib/Vassal/Packet.pm' && -r psgi_vassal() ? 0 : 1);
+    }
+    waitpid $pid, 0;
+    return $? ? 'user nobody cannot read the build (' . blib_dir() . ')' : undef;
+}
+
 # Pids whose parent is $pid (from /proc).
 sub children_of {
     my ($pid) = @_;
@@ -432,12 +459,34 @@ sub children_of {
     return @kids;
 }
 
-# Alive and not a zombie.
+# Every pid below $pid: children, theirs, and so on.
+sub descendants_of {
+    my ($pid) = @_;
+    my (@out, %seen);
+    my @todo = ($pid);
+    while (defined(my $p = shift @todo)) {
+        for my $c (children_of($p)) {
+            next if $seen{$c}++;
+            push @out, $c;
+            push @todo, $c;
+        }
+    }
+    return @out;
+}
+
+# How many descriptors $pid has open (undef when it is gone).
+sub fd_count {
+    my ($pid) = @_;
+    opendir my $dh, "/proc/$pid/fd" or return undef;
+    return scalar grep { !/\A\.\.?\z/ } readdir $dh;
+}
+
+# Alive and not a zombie (nor dead).
 sub process_alive {
     my ($pid) = @_;
     return 0 unless kill 0, $pid;
     my $stat = slurp("/proc/$pid/stat");
-    return 0 if $stat =~ /\)\s+Z/ || $stat eq '';
+    return 0 if $stat eq '' || $stat =~ /\)\s+[ZX]/;
     return 1;
 }
 

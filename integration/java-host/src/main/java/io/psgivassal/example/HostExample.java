@@ -2,10 +2,10 @@ package io.psgivassal.example;
 
 import com.google.common.util.concurrent.MoreExecutors;
 import com.google.common.util.concurrent.ServiceManager;
-import io.psgivassal.emperor.core.Emperor;
-import io.psgivassal.emperor.core.VassalEvent;
-import io.psgivassal.emperor.core.VassalSpec;
-import io.psgivassal.emperor.monitor.ProgrammaticMonitor;
+import io.psgivassal.emperor.api.Emperor;
+import io.psgivassal.emperor.api.ProgrammaticMonitor;
+import io.psgivassal.emperor.api.VassalEvent;
+import io.psgivassal.emperor.api.VassalSpec;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;

@@ -1,5 +1,6 @@
 package io.psgivassal.emperor.cli;
 
+import io.psgivassal.emperor.api.Defaults;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -33,9 +34,8 @@ record CommandLine(
     Duration rescanInterval,
     Optional<String> web,
     Optional<Path> webTokenFile,
-    boolean help) {
-
-  static final Duration DEFAULT_RELOAD_MERCY = Duration.ofSeconds(30);
+    boolean help,
+    boolean version) {
 
   /** How a flag's value is read. */
   private enum Kind { TEXT, MILLIS, SECONDS, COUNT, SWITCH }
@@ -44,19 +44,19 @@ record CommandLine(
 
   private static final List<Flag> FLAGS = List.of(
       new Flag("--emperor", Kind.TEXT, "DIR|GLOB",
-          "vassal configs: every *.ini/.xml/.yml/.yaml/.js/.json in DIR, or the files matching GLOB (e.g. 'dir/*.ini'); repeatable", List.of()),
+          "vassal configs: every *" + String.join("/", Defaults.configExtensions()) + " in DIR, or the files matching GLOB (e.g. 'dir/*.ini'); repeatable", List.of()),
       new Flag("--emperor-use-fork-server", Kind.TEXT, "SOCKET", "adopt vassals from the fork server listening on SOCKET", List.of()),
       new Flag("--vassal-fork-base", Kind.TEXT, "NAME", "spawn this vassal (a config file name) with posix_spawn instead; it runs the fork server; repeatable", List.of()),
-      new Flag("--binary-path", Kind.TEXT, "PATH", "the vassal program (default: psgi-vassal from PATH)", List.of()),
+      new Flag("--binary-path", Kind.TEXT, "PATH", "the vassal program (default: " + Defaults.BINARY + " from PATH)", List.of()),
       new Flag("--emperor-stats", Kind.TEXT, "ADDR", "serve the Emperor stats JSON on ADDR: host:port (TCP) or a UNIX socket path", List.of("--emperor-stats-server")),
-      new Flag("--emperor-throttle", Kind.MILLIS, "MS", "blacklist throttle step for vassals that die before they are loyal (default 1000)", List.of()),
-      new Flag("--emperor-max-throttle", Kind.MILLIS, "MS", "largest blacklist throttle (default 180000)", List.of()),
-      new Flag("--emperor-heartbeat", Kind.SECONDS, "SECONDS", "kill and respawn a vassal silent this long after its first heartbeat (default 30, 0: never)", List.of("--emperor-required-heartbeat")),
-      new Flag("--reload-mercy", Kind.SECONDS, "SECONDS", "how long a stopping vassal may take before SIGKILL (default 30)", List.of()),
+      new Flag("--emperor-throttle", Kind.MILLIS, "MS", "blacklist throttle step for vassals that die before they are loyal (default " + Defaults.THROTTLE.toMillis() + ")", List.of()),
+      new Flag("--emperor-max-throttle", Kind.MILLIS, "MS", "largest blacklist throttle (default " + Defaults.MAX_THROTTLE.toMillis() + ")", List.of()),
+      new Flag("--emperor-heartbeat", Kind.SECONDS, "SECONDS", "kill and respawn a vassal silent this long after its first heartbeat (default " + Defaults.HEARTBEAT.toSeconds() + ", 0: never)", List.of("--emperor-required-heartbeat")),
+      new Flag("--reload-mercy", Kind.SECONDS, "SECONDS", "how long a stopping vassal may take before SIGKILL (default " + Defaults.RELOAD_MERCY.toSeconds() + ")", List.of()),
       new Flag("--emperor-graceful-shutdown", Kind.SWITCH, "", "stop vassals with byte 2 (finish in-flight requests) instead of 0", List.of()),
       new Flag("--emperor-no-held-sockets", Kind.SWITCH, "", "let each vassal bind its own socket instead of the Emperor holding it across generations (the default for binaries other than psgi-vassal)", List.of()),
       new Flag("--emperor-hold-sockets", Kind.SWITCH, "", "hold vassal sockets whatever the binary (a uWSGI vassal must then name them fd://0)", List.of()),
-      new Flag("--emperor-deploy-batch", Kind.COUNT, "N", "a deploy (a changed base config) moves this many adopted vassals to the new base at a time (default 8)", List.of()),
+      new Flag("--emperor-deploy-batch", Kind.COUNT, "N", "a deploy (a changed base config) moves this many adopted vassals to the new base at a time (default " + Defaults.DEPLOY_BATCH + ")", List.of()),
       new Flag("--emperor-deploy-base-only", Kind.SWITCH, "", "a changed base config restarts only the base, as uWSGI does; its vassals keep the old code", List.of()),
       new Flag("--emperor-on-demand-extension", Kind.TEXT, "EXT", "on-demand vassals: the file CONFIG+EXT (e.g. app.ini.socket for EXT .socket) holds the socket address", List.of("--emperor-on-demand-ext")),
       new Flag("--emperor-on-demand-directory", Kind.TEXT, "DIR", "on-demand vassals: the socket is DIR/NAME.socket (NAME: config name without extension)", List.of("--emperor-on-demand-dir")),
@@ -64,10 +64,10 @@ record CommandLine(
       new Flag("--emperor-collect-attr", Kind.TEXT, "NAME", "collect this [emperor] key as a vassal attribute (shown in stats); repeatable", List.of("--emperor-collect-attribute")),
       new Flag("--vassals-start-hook", Kind.TEXT, "CMD", "run CMD NAME before each vassal starts (UWSGI_VASSAL_CONFIG, UWSGI_VASSAL_PID set)", List.of()),
       new Flag("--vassals-stop-hook", Kind.TEXT, "CMD", "run CMD NAME after each vassal dies (UWSGI_VASSAL_CONFIG, UWSGI_VASSAL_PID set)", List.of()),
-      new Flag("--vassals-hook-timeout", Kind.SECONDS, "SECONDS", "kill a hook that runs longer (default 60)", List.of()),
-      new Flag("--emperor-freq", Kind.SECONDS, "SECONDS", "rescan the monitored directories this often, besides file-system notifications (default 3)", List.of()),
-      new Flag("--emperor-web", Kind.TEXT, "HOST:PORT", "serve the web dashboard, /api/status and /metrics there (plain HTTP: 127.0.0.1 or behind a proxy)", List.of()),
-      new Flag("--emperor-web-token-file", Kind.TEXT, "FILE", "the dashboard's actions (reload, stop, start, deploy) need the token in FILE; without it they are refused", List.of()));
+      new Flag("--vassals-hook-timeout", Kind.SECONDS, "SECONDS", "kill a hook that runs longer (default " + Defaults.HOOK_TIMEOUT.toSeconds() + ")", List.of()),
+      new Flag("--emperor-freq", Kind.SECONDS, "SECONDS", "rescan the monitored directories this often, besides file-system notifications (default " + Defaults.RESCAN_INTERVAL.toSeconds() + ")", List.of()),
+      new Flag("--emperor-web", Kind.TEXT, "HOST:PORT", "serve the web dashboard, /api/status and /metrics there (plain HTTP: 127.0.0.1 or behind a proxy; default " + Defaults.WEB.orElse("off") + ")", List.of()),
+      new Flag("--emperor-web-token-file", Kind.TEXT, "FILE", "the dashboard's actions (reload, stop, start, deploy) need the token in FILE; without it they are refused (default " + Defaults.WEB_TOKEN_FILE.map(Path::toString).orElse("none: read-only") + ")", List.of()));
 
   static final String USAGE = usage();
 
@@ -80,6 +80,7 @@ record CommandLine(
         b.append(String.format("%-44s %s%n", "  " + a + (f.arg().isEmpty() ? "" : " " + f.arg()), "same as " + f.name()));
       }
     }
+    b.append(String.format("%-44s %s%n", "  --version", "print the version and exit"));
     b.append(String.format("%-44s %s", "  --help", "this text"));
     return b.toString();
   }
@@ -103,6 +104,7 @@ record CommandLine(
   static CommandLine parse(String[] args) throws UsageException {
     Map<String, List<String>> values = new LinkedHashMap<>();
     boolean help = false;
+    boolean version = false;
     for (int i = 0; i < args.length; i++) {
       String flag = args[i];
       String value = null;
@@ -113,6 +115,10 @@ record CommandLine(
       }
       if (flag.equals("--help") || flag.equals("-h")) {
         help = true;
+        continue;
+      }
+      if (flag.equals("--version")) {
+        version = true;
         continue;
       }
       Flag f = find(flag);
@@ -149,7 +155,7 @@ record CommandLine(
       }
       values.computeIfAbsent(f.name(), k -> new ArrayList<>()).add(value);
     }
-    if (!help && !values.containsKey("--emperor")) {
+    if (!help && !version && !values.containsKey("--emperor")) {
       throw new UsageException("missing required option --emperor DIR");
     }
     return new CommandLine(
@@ -158,14 +164,14 @@ record CommandLine(
         all(values, "--vassal-fork-base"),
         last(values, "--binary-path"),
         last(values, "--emperor-stats"),
-        last(values, "--emperor-throttle").map(v -> Duration.ofMillis(Long.parseLong(v))).orElse(Duration.ofMillis(1000)),
-        last(values, "--emperor-max-throttle").map(v -> Duration.ofMillis(Long.parseLong(v))).orElse(Duration.ofMinutes(3)),
-        seconds(values, "--emperor-heartbeat", 30),
-        seconds(values, "--reload-mercy", DEFAULT_RELOAD_MERCY.toSeconds()),
+        last(values, "--emperor-throttle").map(v -> Duration.ofMillis(Long.parseLong(v))).orElse(Defaults.THROTTLE),
+        last(values, "--emperor-max-throttle").map(v -> Duration.ofMillis(Long.parseLong(v))).orElse(Defaults.MAX_THROTTLE),
+        seconds(values, "--emperor-heartbeat", Defaults.HEARTBEAT),
+        seconds(values, "--reload-mercy", Defaults.RELOAD_MERCY),
         last(values, "--emperor-graceful-shutdown").map(Boolean::parseBoolean).orElse(false),
         last(values, "--emperor-hold-sockets").map(Boolean::parseBoolean)
             .or(() -> last(values, "--emperor-no-held-sockets").map(v -> !Boolean.parseBoolean(v))),
-        last(values, "--emperor-deploy-batch").map(Integer::parseInt).orElse(8),
+        last(values, "--emperor-deploy-batch").map(Integer::parseInt).orElse(Defaults.DEPLOY_BATCH),
         last(values, "--emperor-deploy-base-only").map(Boolean::parseBoolean).orElse(false),
         last(values, "--emperor-on-demand-extension"),
         last(values, "--emperor-on-demand-directory").map(Path::of),
@@ -173,11 +179,12 @@ record CommandLine(
         all(values, "--emperor-collect-attr"),
         last(values, "--vassals-start-hook"),
         last(values, "--vassals-stop-hook"),
-        seconds(values, "--vassals-hook-timeout", 60),
-        seconds(values, "--emperor-freq", 3),
-        last(values, "--emperor-web"),
-        last(values, "--emperor-web-token-file").map(Path::of),
-        help);
+        seconds(values, "--vassals-hook-timeout", Defaults.HOOK_TIMEOUT),
+        seconds(values, "--emperor-freq", Defaults.RESCAN_INTERVAL),
+        last(values, "--emperor-web").or(() -> Defaults.WEB),
+        last(values, "--emperor-web-token-file").map(Path::of).or(() -> Defaults.WEB_TOKEN_FILE),
+        help,
+        version);
   }
 
   private static List<String> all(Map<String, List<String>> values, String flag) {
@@ -189,8 +196,8 @@ record CommandLine(
     return v == null ? Optional.empty() : Optional.of(v.get(v.size() - 1));
   }
 
-  private static Duration seconds(Map<String, List<String>> values, String flag, long dflt) {
-    return Duration.ofSeconds(last(values, flag).map(Long::parseLong).orElse(dflt));
+  private static Duration seconds(Map<String, List<String>> values, String flag, Duration dflt) {
+    return last(values, flag).map(v -> Duration.ofSeconds(Long.parseLong(v))).orElse(dflt);
   }
 
   private static void number(String flag, String value, String unit) throws UsageException {

@@ -1,7 +1,8 @@
 package io.psgivassal.emperor.cli;
 
-import io.psgivassal.emperor.core.Emperor;
-import io.psgivassal.emperor.monitor.DirectoryMonitor;
+import io.psgivassal.emperor.api.Defaults;
+import io.psgivassal.emperor.api.DirectoryMonitor;
+import io.psgivassal.emperor.api.Emperor;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import org.slf4j.Logger;
@@ -16,6 +17,7 @@ public final class Main {
   private Main() {}
 
   public static void main(String[] args) {
+    LogFormat.apply();
     System.exit(run(args, System.out, System.err));
   }
 
@@ -29,6 +31,10 @@ public final class Main {
     }
     if (cl.help()) {
       out.println(CommandLine.USAGE);
+      return EXIT_OK;
+    }
+    if (cl.version()) {
+      out.println("psgi-vassal-emperor " + Emperor.version());
       return EXIT_OK;
     }
     Emperor emperor;
@@ -62,7 +68,7 @@ public final class Main {
   /** @throws IllegalArgumentException naming the flag whose value cannot work */
   static Emperor build(CommandLine cl) {
     Emperor.Builder b = Emperor.builder()
-        .binaryPath(cl.binaryPath().orElse("psgi-vassal"))
+        .binaryPath(cl.binaryPath().orElse(Defaults.BINARY))
         .forkBases(cl.forkBases())
         .reloadMercy(cl.reloadMercy())
         .gracefulShutdown(cl.gracefulShutdown())
@@ -96,7 +102,7 @@ public final class Main {
     if (cl.stats().isPresent()) {
       try {
         b.stats(cl.stats().get());
-        io.psgivassal.emperor.core.ListenAddress.parse(cl.stats().get());
+        io.psgivassal.emperor.api.ListenAddress.parse(cl.stats().get());
       } catch (IllegalArgumentException e) {
         throw new IllegalArgumentException("--emperor-stats " + e.getMessage(), e);
       }
@@ -110,14 +116,27 @@ public final class Main {
   }
 
   /**
-   * Runs until the service ends. SIGTERM/SIGINT stop it and the CLI exits 0, as uWSGI's Emperor
-   * does; the shutdown hook still covers any other way the JVM is told to exit.
+   * Runs until the service ends. SIGTERM/SIGINT stop it and the CLI exits 0, and SIGHUP reloads
+   * every vassal, as uWSGI's Emperor does; the shutdown hook still covers any other way the JVM is
+   * told to exit.
    */
   private static int serve(Emperor emperor, PrintStream err) {
     Logger log = LoggerFactory.getLogger(Main.class);
-    onStopSignals(name -> {
-      log.info("SIG{} received: stopping the Emperor", name);
-      emperor.stopAsync();
+    for (String name : new String[] {"TERM", "INT"}) {
+      onSignal(log, name, "stops the Emperor", () -> {
+        log.info("SIG{} received: stopping the Emperor", name);
+        emperor.stopAsync();
+      });
+    }
+    onSignal(log, "HUP", "reloads every vassal", () -> {
+      log.info("SIGHUP received: reloading every vassal");
+      emperor.reloadAll().whenComplete((n, failed) -> {
+        if (failed != null) {
+          log.info("SIGHUP: nothing reloaded ({})", failed.getMessage());
+        } else {
+          log.info("SIGHUP: {} vassal(s) reloading", n);
+        }
+      });
     });
     Thread hook = new Thread(() -> {
       log.info("JVM exiting: stopping the Emperor");
@@ -147,13 +166,17 @@ public final class Main {
 
 
   /**
-   * The JVM's default for SIGTERM/SIGINT is to run shutdown hooks and exit 143/130, which process
-   * supervisors read as a failure; handling the signals lets an orderly stop end with status 0.
+   * The JVM's default for SIGTERM/SIGINT/SIGHUP is to run shutdown hooks and exit 143/130/129,
+   * which process supervisors read as a failure; handling them lets an orderly stop end with
+   * status 0 and SIGHUP reload. A signal this process inherited as ignored (SIGINT of a job a
+   * script started with &, SIGHUP under nohup) stays ignored, as the JVM leaves it: say so, since
+   * Ctrl-C then never reaches the Emperor.
    */
   @SuppressWarnings("sunapi")
-  private static void onStopSignals(java.util.function.Consumer<String> stop) {
-    for (String name : new String[] {"TERM", "INT"}) {
-      sun.misc.Signal.handle(new sun.misc.Signal(name), sig -> stop.accept(sig.getName()));
+  private static void onSignal(Logger log, String name, String what, Runnable action) {
+    sun.misc.SignalHandler previous = sun.misc.Signal.handle(new sun.misc.Signal(name), sig -> action.run());
+    if (previous == sun.misc.SignalHandler.SIG_IGN) {
+      log.info("SIG{} is ignored in this process (inherited from the one that started it): it never {}", name, what);
     }
   }
 }

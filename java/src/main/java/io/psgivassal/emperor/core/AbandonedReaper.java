@@ -1,7 +1,7 @@
 package io.psgivassal.emperor.core;
 
 import com.google.common.util.concurrent.ThreadFactoryBuilder;
-import io.psgivassal.emperor.natives.ExitStatus;
+import io.psgivassal.emperor.api.ExitStatus;
 import io.psgivassal.emperor.natives.PidFds;
 import java.util.Optional;
 import java.util.Set;

@@ -1,5 +1,6 @@
 package io.psgivassal.emperor.core;
 
+import io.psgivassal.emperor.api.BlacklistEntry;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.LinkedHashMap;

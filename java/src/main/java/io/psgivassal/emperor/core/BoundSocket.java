@@ -1,5 +1,6 @@
 package io.psgivassal.emperor.core;
 
+import io.psgivassal.emperor.api.ListenAddress;
 import io.psgivassal.emperor.natives.FileDescriptors;
 import io.psgivassal.emperor.natives.TcpSockets;
 import io.psgivassal.emperor.natives.UnixSockets;
@@ -64,12 +65,12 @@ final class BoundSocket implements Closeable {
 
   /**
    * Binds {@code address}; a TCP one to {@code resolved} when not null (its host name resolved
-   * off the event loop beforehand), else to {@link ListenAddress#inetAddress()}.
+   * off the event loop beforehand), else to {@link Addresses#inetAddress}.
    */
   static BoundSocket bind(ListenAddress address, java.net.InetAddress resolved, boolean nonBlocking, String unixMode) {
     try {
       if (address.isTcp()) {
-        java.net.InetAddress ip = resolved != null ? resolved : address.inetAddress();
+        java.net.InetAddress ip = resolved != null ? resolved : Addresses.inetAddress(address);
         return new BoundSocket(address, TcpSockets.listen(ip, address.port(), BACKLOG, nonBlocking));
       }
       Path path = address.unixPath().orElseThrow();

@@ -1,5 +1,6 @@
 package io.psgivassal.emperor.core;
 
+import io.psgivassal.emperor.api.DeployView;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -67,5 +68,9 @@ final class Deploy {
   String summary() {
     return redeployed + " vassal(s) moved to generation " + target + (failed.isEmpty() ? "" : ", " + failed.size()
         + " kept their old generation " + failed);
+  }
+
+  DeployView view() {
+    return new DeployView(base.name(), socket, target, started, rolling, inProgress.size(), redeployed, failed);
   }
 }

@@ -19,7 +19,7 @@ import org.slf4j.LoggerFactory;
  * {@link #execute} must be called on the loop thread, which is whichever thread calls
  * {@link #runOnce}.
  */
-public final class EventLoop implements Closeable {
+final class EventLoop implements Closeable {
   private static final Logger log = LoggerFactory.getLogger(EventLoop.class);
 
   /** Called on the loop thread with the epoll event bits. */

@@ -1,5 +1,6 @@
 package io.psgivassal.emperor.core;
 
+import io.psgivassal.emperor.api.VassalSpec;
 import io.psgivassal.emperor.forkserver.AdoptedPidCheck;
 import io.psgivassal.emperor.forkserver.AdoptionTimeoutException;
 import io.psgivassal.emperor.forkserver.AttachedFds;
@@ -50,6 +51,15 @@ final class ForkServerQueue {
     Set<Integer> basesOn(Path socket);
   }
 
+  /**
+   * How long a fork server may stay silent before that is worth a warning: a base loading a large
+   * application takes seconds, and every start meets a fork server that is not up yet. A test
+   * shortens it.
+   */
+  static volatile Duration quietWhileLoading = Duration.ofSeconds(10);
+  /** A fork server that stays silent is warned about again this often. */
+  private static final long WARN_EVERY_NANOS = TimeUnit.SECONDS.toNanos(60);
+
   /** How often a replied pid that is not re-parented yet is looked at again. */
   private static final long REPARENT_POLL_MILLIS = 2;
 
@@ -81,6 +91,9 @@ final class ForkServerQueue {
   private final Map<Vassal, InFlight> inFlight = new LinkedHashMap<>();
   private boolean down;
   private int failedProbes;
+  /** When the current run of failed probes began, and when it was last warned about (0: not yet). */
+  private long downSince;
+  private long warnedAt;
   private EventLoop.Timer probeTimer;
 
   ForkServerQueue(Path socket, EventLoop loop, Outcome outcome, String binary, int maxInFlight,
@@ -177,7 +190,7 @@ final class ForkServerQueue {
       return;
     }
     if (failedProbes > 0) {
-      log.info("fork server {} answers again", socket());
+      log.info("fork server {} answers, after {} ms", socket(), (System.nanoTime() - downSince) / 1_000_000);
       failedProbes = 0;
     }
     probeBackoff.reset();
@@ -265,10 +278,21 @@ final class ForkServerQueue {
   private void markDown(String why) {
     down = true;
     failedProbes++;
+    long now = System.nanoTime();
+    if (failedProbes == 1) {
+      downSince = now;
+      warnedAt = 0;
+    }
     long delay = probeBackoff.nextDelayMillis();
-    if (failedProbes == 1 || failedProbes % 50 == 0) {
-      log.info("fork server {} is not answering ({}); {} adoption(s) wait for it, next try in {} ms",
-          socket(), why, waitingCount(), delay);
+    long downMillis = (now - downSince) / 1_000_000;
+    if (failedProbes == 1) {
+      // every start meets this: the base vassal is still loading its code
+      log.info("fork server {}: waiting for {} to load; {} adoption(s) wait for it", socket(),
+          outcome.basesOn(socket()).isEmpty() ? "it" : "its base", waitingCount());
+    } else if (downMillis >= quietWhileLoading.toMillis() && (warnedAt == 0 || now - warnedAt >= WARN_EVERY_NANOS)) {
+      warnedAt = now;
+      log.warn("fork server {} has not answered for {} s ({}); {} adoption(s) wait for it, next try in {} ms",
+          socket(), downMillis / 1000, why, waitingCount(), delay);
     } else {
       log.debug("fork server {} still not answering ({}); next try in {} ms", socket(), why, delay);
     }

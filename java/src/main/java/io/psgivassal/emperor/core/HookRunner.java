@@ -1,5 +1,6 @@
 package io.psgivassal.emperor.core;
 
+import io.psgivassal.emperor.api.Emperor;
 import io.psgivassal.emperor.natives.NativeException;
 import io.psgivassal.emperor.natives.Signals;
 import java.io.IOException;
@@ -104,7 +105,7 @@ final class HookRunner implements AutoCloseable {
 
   private static String findSetsid(Map<String, String> environment) {
     try {
-      return Emperor.Builder.resolveBinary("setsid", environment);
+      return Binaries.resolve("setsid", environment);
     } catch (IllegalArgumentException notInPath) {
       log.warn("setsid (util-linux) not in PATH: a hook that hangs is killed at the hook timeout, but not the"
           + " processes it started");

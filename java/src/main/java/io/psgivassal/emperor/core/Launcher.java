@@ -1,5 +1,8 @@
 package io.psgivassal.emperor.core;
 
+import io.psgivassal.emperor.api.AdoptionLatencies;
+import io.psgivassal.emperor.api.EmperorConfig;
+import io.psgivassal.emperor.api.VassalSpec;
 import io.psgivassal.emperor.natives.NativeException;
 import java.nio.file.Path;
 import java.time.Duration;

@@ -1,6 +1,9 @@
 package io.psgivassal.emperor.core;
 
 import com.google.common.util.concurrent.MoreExecutors;
+import io.psgivassal.emperor.api.Emperor;
+import io.psgivassal.emperor.api.VassalEvent;
+import io.psgivassal.emperor.api.VassalListener;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executor;

@@ -1,5 +1,6 @@
 package io.psgivassal.emperor.core;
 
+import io.psgivassal.emperor.api.ListenAddress;
 import io.psgivassal.emperor.natives.Epoll;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
@@ -45,7 +46,7 @@ final class OnDemandGate {
     if (v.onDemandSocket == null) {
       ListenAddress a = v.spec.onDemand().orElseThrow();
       java.net.InetAddress ip = null;
-      if (a.needsResolver()) {
+      if (Addresses.needsResolver(a)) {
         if (!a.equals(v.resolvedFor)) {
           resolveThenOpen(v, a);
           return;
@@ -93,7 +94,7 @@ final class OnDemandGate {
       java.net.InetAddress ip = null;
       String error = null;
       try {
-        ip = a.inetAddress();
+        ip = Addresses.inetAddress(a);
       } catch (RuntimeException e) {
         error = e.getMessage();
       }

@@ -1,6 +1,6 @@
 package io.psgivassal.emperor.core;
 
-import io.psgivassal.emperor.natives.ExitStatus;
+import io.psgivassal.emperor.api.ExitStatus;
 import io.psgivassal.emperor.natives.NativeException;
 import io.psgivassal.emperor.natives.PidFds;
 import io.psgivassal.emperor.natives.ProcFs;

@@ -1,5 +1,8 @@
 package io.psgivassal.emperor.core;
 
+import io.psgivassal.emperor.api.Emperor;
+import io.psgivassal.emperor.api.VassalEvent;
+import io.psgivassal.emperor.api.VassalState;
 import io.psgivassal.emperor.natives.Epoll;
 import io.psgivassal.emperor.natives.NativeException;
 import io.psgivassal.emperor.natives.UnixSockets;
@@ -134,7 +137,7 @@ final class PipeMessages {
     }
     changed.run();
     if (event != null) {
-      fire.accept(v, VassalEvent.of(event, v, ""));
+      fire.accept(v, VassalEvents.of(event, v, ""));
     }
   }
 }

@@ -1,5 +1,8 @@
 package io.psgivassal.emperor.core;
 
+import io.psgivassal.emperor.api.Emperor;
+import io.psgivassal.emperor.api.EmperorStatus;
+import io.psgivassal.emperor.api.ListenAddress;
 import io.psgivassal.emperor.natives.Epoll;
 import io.psgivassal.emperor.natives.FileDescriptors;
 import io.psgivassal.emperor.natives.NativeException;

@@ -1,7 +1,17 @@
 package io.psgivassal.emperor.core;
 
+import io.psgivassal.emperor.api.AdoptionLatencies;
+import io.psgivassal.emperor.api.BlacklistEntry;
+import io.psgivassal.emperor.api.DeployView;
+import io.psgivassal.emperor.api.Emperor;
+import io.psgivassal.emperor.api.EmperorConfig;
+import io.psgivassal.emperor.api.ExitStatus;
+import io.psgivassal.emperor.api.ListenAddress;
+import io.psgivassal.emperor.api.VassalEvent;
+import io.psgivassal.emperor.api.VassalSpec;
+import io.psgivassal.emperor.api.VassalState;
+import io.psgivassal.emperor.api.VassalView;
 import io.psgivassal.emperor.natives.Epoll;
-import io.psgivassal.emperor.natives.ExitStatus;
 import io.psgivassal.emperor.natives.FileDescriptors;
 import io.psgivassal.emperor.natives.NativeException;
 import io.psgivassal.emperor.natives.PidFds;
@@ -323,7 +333,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
    */
   private void startNextGeneration(Vassal v, String why) {
     VassalInstance current = v.proc;
-    fire(v, VassalEvent.of(VassalEvent.Type.RELOAD_SENT, v, why + ": starting the next generation"));
+    fire(v, VassalEvents.of(VassalEvent.Type.RELOAD_SENT, v, why + ": starting the next generation"));
     if (v.predecessor != null) {
       // a successor that does not accept yet is dropped; the predecessor still serves
       retire(v, current, CMD_STOP, "superseded before it accepted");
@@ -356,7 +366,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     if (config.deployAdopted()) {
       deploys.put(socket, new Deploy(base, socket, base.nextGeneration));
     }
-    fire(base, VassalEvent.of(VassalEvent.Type.DEPLOY_STARTED, base, why + ": generation " + base.nextGeneration));
+    fire(base, VassalEvents.of(VassalEvent.Type.DEPLOY_STARTED, base, why + ": generation " + base.nextGeneration));
   }
 
   /** Emperor.deploy: a new generation of base {@code name}, as if its config had changed. */
@@ -368,7 +378,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     if (!isBase(v)) {
       return name + " runs no fork server (its config names no absolute fork-server path)";
     }
-    if (stopping || v.intent() != Intent.RUN || !v.alive() || v.proc.stopSent || v.proc.cursedAt != null) {
+    if (stopping || !running(v)) {
       return name + " is not running";
     }
     if (v.predecessor != null) {
@@ -386,7 +396,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     if (v == null) {
       return "no vassal named " + name;
     }
-    if (stopping || v.intent() != Intent.RUN || !v.alive() || v.proc.stopSent || v.proc.cursedAt != null) {
+    if (stopping || !running(v)) {
       return name + " is not running";
     }
     if (v.predecessor != null) {
@@ -427,6 +437,42 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     return null;
   }
 
+  /**
+   * SIGHUP, as in uWSGI's Emperor (emperor_massive_reload): every running vassal reloads as if its
+   * config had been touched. A base's reload is a deploy that moves its adopted vassals itself
+   * (unless deploys are base-only): those are left to it rather than reloaded twice. A vassal
+   * whose next generation is already starting is left alone.
+   *
+   * @return how many vassals started reloading
+   */
+  int reloadAll(String why) {
+    if (stopping) {
+      return 0;
+    }
+    List<Vassal> due = vassals.values().stream().filter(v -> running(v) && v.start == null && v.predecessor == null)
+        .toList();
+    java.util.Set<java.nio.file.Path> deploying = new java.util.HashSet<>();
+    for (Vassal v : due) {
+      if (isBase(v)) {
+        deploying.add(v.servesForkServer.get());
+      }
+    }
+    int n = 0;
+    for (Vassal v : due) {
+      boolean movedByDeploy = config.deployAdopted() && v.adopted && v.forkServer.map(deploying::contains).orElse(false);
+      if (!movedByDeploy) {
+        reload(v, why);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Alive and meant to run, not being stopped. */
+  private static boolean running(Vassal v) {
+    return v.intent() == Intent.RUN && v.alive() && !v.proc.stopSent && v.proc.cursedAt == null;
+  }
+
   /** The old generation of a base or a vassal may go: its successor serves. */
   private void handOff(Vassal v) {
     VassalInstance old = v.letPredecessorGo();
@@ -462,7 +508,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
       deploys.remove(d.socket);
       long ms = java.time.Duration.between(d.started, Instant.now()).toMillis();
       log.info("deploy of {} finished in {} ms: {}", d.base.name(), ms, d.summary());
-      fire(d.base, VassalEvent.of(VassalEvent.Type.DEPLOY_FINISHED, d.base, d.summary()));
+      fire(d.base, VassalEvents.of(VassalEvent.Type.DEPLOY_FINISHED, d.base, d.summary()));
     }
     dirty = true;
   }
@@ -537,7 +583,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     } else {
       log.info("vassal {}: previous generation (pid {}) -> DEAD ({})", v.name(), p.pid, status);
     }
-    fire(v, VassalEvent.died(v, p.pid, status));
+    fire(v, VassalEvents.died(v, p.pid, status));
     hooks.runStop(v.name(), v.configDescription(), p.pid);
     dirty = true;
     if (stopping) {
@@ -607,9 +653,9 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     log.info("vassal {} -> RUNNING ({}{})", v.label(),
         v.adopted ? "adopted from fork server " + v.forkServer.get() : "spawned",
         v.starts > 1 ? (continuation ? ", after its reload" : ", respawn #" + v.respawns) : "");
-    fire(v, VassalEvent.of(VassalEvent.Type.SPAWNED, v, v.adopted ? "adopted" : "spawned"));
+    fire(v, VassalEvents.of(VassalEvent.Type.SPAWNED, v, v.adopted ? "adopted" : "spawned"));
     if (v.starts > 1) {
-      fire(v, VassalEvent.of(VassalEvent.Type.RESPAWNED, v, continuation ? "after reload" : "respawn #" + v.respawns));
+      fire(v, VassalEvents.of(VassalEvent.Type.RESPAWNED, v, continuation ? "after reload" : "respawn #" + v.respawns));
     }
     dirty = true;
   }
@@ -747,7 +793,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     v.condemned();
     dirty = true;
     log.info("vassal {} -> STOPPING: {}; SIGKILL if it is still there in {}", v.label(), why, human(config.reloadMercy()));
-    fire(v, VassalEvent.of(VassalEvent.Type.CURSED, v, why));
+    fire(v, VassalEvents.of(VassalEvent.Type.CURSED, v, why));
     armKill(v, p);
   }
 
@@ -811,7 +857,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
       log.warn("vassal {} -> DEAD ({}) unexpectedly{}", label, status, wasLoyal ? "" : ", before it was loyal");
     }
     dirty = true;
-    fire(v, VassalEvent.died(v, p.pid, status));
+    fire(v, VassalEvents.died(v, p.pid, status));
     hooks.runStop(v.name(), v.configDescription(), p.pid);
     switch (intent) {
       case SHUTDOWN -> advanceShutdown();
@@ -836,7 +882,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
           v.throttled();
           log.warn("vassal {} -> THROTTLED: blacklisted (attempt {}), next start in {}", v.name(), e.attempt(),
               human(e.throttle()));
-          fire(v, VassalEvent.blacklisted(v, e.throttle(), e.attempt()));
+          fire(v, VassalEvents.blacklisted(v, e.throttle(), e.attempt()));
           v.waitTimer = loop.schedule(e.throttle().toMillis(), TimeUnit.MILLISECONDS, () -> resume(v));
         } else {
           long delay = config.respawnDelay().toMillis();
@@ -853,7 +899,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
   private void restorePredecessor(Vassal v, VassalInstance dead, ExitStatus status) {
     VassalInstance back = v.predecessorRestored();
     dirty = true;
-    fire(v, VassalEvent.died(v, dead.pid, status));
+    fire(v, VassalEvents.died(v, dead.pid, status));
     hooks.runStop(v.name(), v.configDescription(), dead.pid);
     baseGenerationByPid.remove(dead.pid);
     if (isBase(v)) {
@@ -866,7 +912,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
       if (d != null && d.base == v) {
         deploys.remove(d.socket);
       }
-      fire(v, VassalEvent.of(VassalEvent.Type.DEPLOY_FAILED, v, why));
+      fire(v, VassalEvents.of(VassalEvent.Type.DEPLOY_FAILED, v, why));
       return;
     }
     log.warn("vassal {}: its next generation (pid {}) died before it accepted ({}); the previous one (pid {}) keeps"
@@ -891,14 +937,14 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     vassals.remove(v.name());
     dirty = true;
     log.info("vassal {} removed", v.name());
-    fire(v, VassalEvent.of(VassalEvent.Type.REMOVED, v, ""));
+    fire(v, VassalEvents.of(VassalEvent.Type.REMOVED, v, ""));
   }
 
   // ---- heartbeats ----
 
   private void heartbeatMissed(Vassal v) {
     log.warn("vassal {} sent no heartbeat for {}: SIGKILL, it will be respawned", v.label(), human(config.heartbeat()));
-    fire(v, VassalEvent.of(VassalEvent.Type.HEARTBEAT_MISSED, v, "silent for " + human(config.heartbeat())));
+    fire(v, VassalEvents.of(VassalEvent.Type.HEARTBEAT_MISSED, v, "silent for " + human(config.heartbeat())));
     v.proc.kill();
   }
 
@@ -927,7 +973,7 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     v.reloadSent();
     dirty = true;
     log.info("vassal {}: {}: sent 1 (reload)", v.label(), why);
-    fire(v, VassalEvent.of(VassalEvent.Type.RELOAD_SENT, v, why));
+    fire(v, VassalEvents.of(VassalEvent.Type.RELOAD_SENT, v, why));
   }
 
   /** Sends 0 (2 when graceful) and curses the process: SIGKILL once the reload mercy is over. */
@@ -1121,6 +1167,6 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     }
     snapshot = Collections.unmodifiableList(views);
     blacklistSnapshot = blacklist.snapshot();
-    deployViewSnapshot = deploys.values().stream().map(DeployView::of).toList();
+    deployViewSnapshot = deploys.values().stream().map(Deploy::view).toList();
   }
 }

@@ -1,12 +1,12 @@
 package io.psgivassal.emperor.core;
 
+import io.psgivassal.emperor.ini.Ini;
 import java.io.IOException;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Collections;
-import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
@@ -15,54 +15,33 @@ import java.util.Optional;
  * config): a missing or odd file yields an empty section, never an error.
  */
 final class UwsgiIni {
-  private final Map<String, String> options;
-  private final java.util.List<String> sockets;
+  private static final String SECTION = "uwsgi";
+  private final Ini ini;
 
-  private UwsgiIni(Map<String, String> options, java.util.List<String> sockets) {
-    this.options = Collections.unmodifiableMap(options);
-    this.sockets = java.util.List.copyOf(sockets);
+  private UwsgiIni(Ini ini) {
+    this.ini = ini;
   }
 
   static UwsgiIni read(Path file) {
     try {
       return parse(Files.readString(file, StandardCharsets.UTF_8));
     } catch (IOException | RuntimeException e) {
-      return new UwsgiIni(Map.of(), java.util.List.of());
+      return parse("");
     }
   }
 
   static UwsgiIni parse(String text) {
-    Map<String, String> out = new LinkedHashMap<>();
-    java.util.List<String> sockets = new java.util.ArrayList<>();
-    boolean inUwsgi = false;
-    for (String raw : text.split("\r?\n")) {
-      String line = raw.strip();
-      if (line.isEmpty() || line.startsWith(";") || line.startsWith("#")) {
-        continue;
-      }
-      if (line.startsWith("[") && line.endsWith("]")) {
-        inUwsgi = line.substring(1, line.length() - 1).strip().equals("uwsgi");
-        continue;
-      }
-      int eq = line.indexOf('=');
-      if (inUwsgi && eq > 0) {
-        String key = line.substring(0, eq).strip();
-        out.putIfAbsent(key, line.substring(eq + 1).strip());
-        if (key.equals("socket") || key.equals("http-socket")) {
-          sockets.add(line.substring(eq + 1).strip());
-        }
-      }
-    }
-    return new UwsgiIni(out, sockets);
+    return new UwsgiIni(Ini.parse(text));
   }
 
   Optional<String> get(String key) {
-    return Optional.ofNullable(options.get(key));
+    return ini.first(SECTION, key);
   }
 
   /** Every socket and http-socket value, in order (each key may repeat). */
-  java.util.List<String> sockets() {
-    return sockets;
+  List<String> sockets() {
+    return ini.section(SECTION).stream().filter(e -> e.getKey().equals("socket") || e.getKey().equals("http-socket"))
+        .map(Map.Entry::getValue).toList();
   }
 
   /** http-socket as a URL a human can click: wildcard or empty hosts become 127.0.0.1. */

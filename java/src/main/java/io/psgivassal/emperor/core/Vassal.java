@@ -1,5 +1,10 @@
 package io.psgivassal.emperor.core;
 
+import io.psgivassal.emperor.api.Emperor;
+import io.psgivassal.emperor.api.ListenAddress;
+import io.psgivassal.emperor.api.VassalSpec;
+import io.psgivassal.emperor.api.VassalState;
+import io.psgivassal.emperor.api.VassalView;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -206,7 +211,7 @@ final class Vassal {
     }
     try {
       ListenAddress a = ListenAddress.parse(s);
-      if (a.needsResolver()) {
+      if (Addresses.needsResolver(a)) {
         // resolving runs on the event loop here, and a slow resolver would stall every vassal
         unheldReason = "socket '" + s + "' names a host, which the Emperor does not resolve on its loop"
             + " (an address literal such as 127.0.0.1 is held)";

@@ -1,6 +1,7 @@
 package io.psgivassal.emperor.monitor;
 
-import io.psgivassal.emperor.core.ListenAddress;
+import io.psgivassal.emperor.api.ListenAddress;
+import io.psgivassal.emperor.api.MonitorSettings;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

@@ -2,6 +2,7 @@ package io.psgivassal.emperor.natives;
 
 import com.sun.jna.Memory;
 import com.sun.jna.Native;
+import io.psgivassal.emperor.api.ExitStatus;
 import java.util.Optional;
 
 /**

@@ -1,5 +1,7 @@
 package io.psgivassal.emperor.natives;
 
+import io.psgivassal.emperor.api.ExitStatus;
+
 /** Sending signals, by pid or (race-free) by pidfd. */
 public final class Signals {
   public static final int SIGHUP = 1;
@@ -11,12 +13,6 @@ public final class Signals {
   public static final int SIGSTOP = 19;
 
   private static final long SYS_PIDFD_SEND_SIGNAL = 424;
-  private static final String[] NAMES = {
-    null, "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE",
-    "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT",
-    "SIGCHLD", "SIGCONT", "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU",
-    "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS"
-  };
 
   private Signals() {}
 
@@ -50,6 +46,6 @@ public final class Signals {
   }
 
   public static String name(int sig) {
-    return sig > 0 && sig < NAMES.length ? NAMES[sig] : "signal " + sig;
+    return ExitStatus.signalName(sig);
   }
 }

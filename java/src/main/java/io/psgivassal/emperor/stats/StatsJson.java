@@ -1,9 +1,9 @@
 package io.psgivassal.emperor.stats;
 
-import io.psgivassal.emperor.core.BlacklistEntry;
-import io.psgivassal.emperor.core.DeployView;
-import io.psgivassal.emperor.core.EmperorStatus;
-import io.psgivassal.emperor.core.VassalView;
+import io.psgivassal.emperor.api.BlacklistEntry;
+import io.psgivassal.emperor.api.DeployView;
+import io.psgivassal.emperor.api.EmperorStatus;
+import io.psgivassal.emperor.api.VassalView;
 import java.time.Instant;
 import java.util.Map;
 import java.util.Optional;

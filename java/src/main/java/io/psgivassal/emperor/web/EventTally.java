@@ -1,7 +1,7 @@
 package io.psgivassal.emperor.web;
 
-import io.psgivassal.emperor.core.VassalEvent;
-import io.psgivassal.emperor.core.VassalListener;
+import io.psgivassal.emperor.api.VassalEvent;
+import io.psgivassal.emperor.api.VassalListener;
 import java.time.Instant;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;

@@ -4,7 +4,7 @@ import com.google.common.util.concurrent.MoreExecutors;
 import com.google.common.util.concurrent.ThreadFactoryBuilder;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
-import io.psgivassal.emperor.core.Emperor;
+import io.psgivassal.emperor.api.Emperor;
 import io.psgivassal.emperor.stats.JsonWriter;
 import io.psgivassal.emperor.stats.StatsJson;
 import java.io.Closeable;

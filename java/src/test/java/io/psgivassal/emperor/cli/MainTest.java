@@ -4,8 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.psgivassal.emperor.core.Emperor;
-import io.psgivassal.emperor.core.ListenAddress;
+import io.psgivassal.emperor.api.Defaults;
+import io.psgivassal.emperor.api.DirectoryMonitor;
+import io.psgivassal.emperor.api.Emperor;
+import io.psgivassal.emperor.api.ListenAddress;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -69,7 +71,7 @@ class MainTest {
     for (String flag : List.of("--emperor ", "--emperor-use-fork-server", "--vassal-fork-base", "--binary-path",
         "--emperor-stats", "--emperor-throttle", "--emperor-max-throttle", "--emperor-heartbeat", "--reload-mercy",
         "--emperor-graceful-shutdown", "--emperor-on-demand-extension", "--emperor-on-demand-directory",
-        "--emperor-fork-server-attr", "--vassals-start-hook", "--vassals-stop-hook", "--help")) {
+        "--emperor-fork-server-attr", "--vassals-start-hook", "--vassals-stop-hook", "--version", "--help")) {
       assertTrue(out.contains(flag), flag + " in --help");
     }
     assertEquals("", err);
@@ -105,13 +107,61 @@ class MainTest {
   }
 
   @Test
+  void versionNeedsNoOtherFlag() {
+    assertEquals(0, run("--version"));
+    assertEquals("psgi-vassal-emperor " + Emperor.version() + "\n", out);
+    assertFalse(Emperor.version().isBlank());
+    assertEquals("", err);
+    assertEquals(0, run("--emperor", "/nonexistent-dir-for-test", "--version"));
+    assertTrue(out.startsWith("psgi-vassal-emperor "), out);
+  }
+
+  @Test
   void defaultsAreUwsgis() throws Exception {
-    CommandLine cl = CommandLine.parse(new String[] {"--emperor", "/v"});
-    assertEquals(Duration.ofSeconds(30), cl.reloadMercy());
-    assertEquals(Duration.ofMillis(1000), cl.throttle());
-    assertEquals(Duration.ofMinutes(3), cl.maxThrottle());
-    assertEquals(Duration.ofSeconds(30), cl.heartbeat());
-    assertFalse(cl.gracefulShutdown());
+    assertEquals(Duration.ofSeconds(30), Defaults.RELOAD_MERCY);
+    assertEquals(Duration.ofMillis(1000), Defaults.THROTTLE);
+    assertEquals(Duration.ofMinutes(3), Defaults.MAX_THROTTLE);
+    assertEquals(Duration.ofSeconds(30), Defaults.HEARTBEAT);
+    assertFalse(CommandLine.parse(new String[] {"--emperor", "/v"}).gracefulShutdown());
+  }
+
+  /** A default written twice drifts: the parser, the builder and --help must say the same. */
+  @Test
+  void theParserTheBuilderAndTheHelpShareEachDefault() throws Exception {
+    Emperor fromFlags = Main.build(CommandLine.parse(new String[] {"--emperor", tmp.toString(), "--binary-path", "/bin/sh"}));
+    Emperor fromBuilder = Emperor.builder().monitor(DirectoryMonitor.of(tmp.toString())).binaryPath("/bin/sh").build();
+    assertEquals(fromBuilder.config(), fromFlags.config());
+
+    assertEquals(0, run("--help"));
+    for (String[] flagAndDefault : new String[][] {
+        {"--emperor-throttle", String.valueOf(Defaults.THROTTLE.toMillis())},
+        {"--emperor-max-throttle", String.valueOf(Defaults.MAX_THROTTLE.toMillis())},
+        {"--emperor-heartbeat", String.valueOf(Defaults.HEARTBEAT.toSeconds())},
+        {"--reload-mercy", String.valueOf(Defaults.RELOAD_MERCY.toSeconds())},
+        {"--emperor-deploy-batch", String.valueOf(Defaults.DEPLOY_BATCH)},
+        {"--vassals-hook-timeout", String.valueOf(Defaults.HOOK_TIMEOUT.toSeconds())},
+        {"--emperor-freq", String.valueOf(Defaults.RESCAN_INTERVAL.toSeconds())},
+        {"--binary-path", Defaults.BINARY}}) {
+      String line = out.lines().filter(l -> l.startsWith("  " + flagAndDefault[0] + " ")).findFirst().orElseThrow();
+      assertTrue(line.matches(".*\\(default:? " + java.util.regex.Pattern.quote(flagAndDefault[1]) + "\\b.*"), line);
+    }
+  }
+
+  /** The README's --emperor row and --help name the same config extensions: the ones the monitor takes. */
+  @Test
+  void theReadmeAndTheHelpAgreeOnTheWatchedExtensions() throws Exception {
+    assertEquals(0, run("--help"));
+    String help = out.lines().filter(l -> l.startsWith("  --emperor DIR|GLOB")).findFirst().orElseThrow();
+    String readme = java.nio.file.Files.readAllLines(Path.of("README.md")).stream()
+        .filter(l -> l.startsWith("| `--emperor DIR")).findFirst().orElseThrow();
+    List<String> expected = Defaults.configExtensions();
+    assertEquals(List.of(".ini", ".xml", ".yml", ".yaml", ".js", ".json"), expected);
+    assertEquals(expected, extensions(help.substring(0, help.indexOf(" in DIR"))), help);
+    assertEquals(expected, extensions(readme.substring(0, readme.indexOf(" in DIR"))), readme);
+  }
+
+  private static List<String> extensions(String text) {
+    return java.util.regex.Pattern.compile("\\.[a-z]+").matcher(text).results().map(r -> r.group()).toList();
   }
 
   @Test

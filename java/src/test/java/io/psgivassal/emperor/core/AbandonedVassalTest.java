@@ -2,6 +2,8 @@ package io.psgivassal.emperor.core;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.psgivassal.emperor.api.Emperor;
+import io.psgivassal.emperor.api.VassalView;
 import io.psgivassal.emperor.natives.ProcFs;
 import io.psgivassal.emperor.natives.Signals;
 import io.psgivassal.emperor.testing.Await;

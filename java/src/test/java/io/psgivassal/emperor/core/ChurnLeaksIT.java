@@ -3,8 +3,9 @@ package io.psgivassal.emperor.core;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.psgivassal.emperor.core.VassalEvent.Type;
-import io.psgivassal.emperor.monitor.ProgrammaticMonitor;
+import io.psgivassal.emperor.api.ProgrammaticMonitor;
+import io.psgivassal.emperor.api.VassalEvent.Type;
+import io.psgivassal.emperor.api.VassalSpec;
 import io.psgivassal.emperor.natives.ProcFs;
 import io.psgivassal.emperor.testing.Await;
 import io.psgivassal.emperor.testing.Http;

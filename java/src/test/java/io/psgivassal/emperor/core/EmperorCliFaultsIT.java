@@ -3,6 +3,7 @@ package io.psgivassal.emperor.core;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.psgivassal.emperor.api.Emperor;
 import io.psgivassal.emperor.natives.NativeException;
 import io.psgivassal.emperor.natives.PidFds;
 import io.psgivassal.emperor.natives.Prctl;

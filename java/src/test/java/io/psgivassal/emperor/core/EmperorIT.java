@@ -4,6 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.psgivassal.emperor.api.Emperor;
+import io.psgivassal.emperor.api.VassalState;
+import io.psgivassal.emperor.api.VassalView;
 import io.psgivassal.emperor.natives.ProcFs;
 import io.psgivassal.emperor.testing.Await;
 import io.psgivassal.emperor.testing.Http;

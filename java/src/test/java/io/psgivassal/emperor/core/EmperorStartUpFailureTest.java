@@ -7,7 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import com.google.common.util.concurrent.Service;
-import io.psgivassal.emperor.monitor.ProgrammaticMonitor;
+import io.psgivassal.emperor.api.Emperor;
+import io.psgivassal.emperor.api.ProgrammaticMonitor;
 import io.psgivassal.emperor.natives.NativeException;
 import io.psgivassal.emperor.natives.Prctl;
 import java.util.Map;
@@ -30,7 +31,7 @@ class EmperorStartUpFailureTest {
 
   @AfterEach
   void restore() {
-    Emperor.loopFactory = EventLoop::new;
+    EmperorEngine.loopFactory = EventLoop::new;
   }
 
   private static void failsToStart(Emperor e) {
@@ -42,7 +43,7 @@ class EmperorStartUpFailureTest {
   @Test
   void aLoopThatCannotBeMadeLeavesNeitherTheSubreaperFlagNorDescriptors() {
     Map<String, Long> before = EmperorTest.ownKindsOfFds();
-    Emperor.loopFactory = n -> {
+    EmperorEngine.loopFactory = n -> {
       throw new NativeException("epoll_create1", EMFILE);
     };
     failsToStart(Emperor.builder().monitor(new ProgrammaticMonitor("api")).binaryPath("/bin/true").build());

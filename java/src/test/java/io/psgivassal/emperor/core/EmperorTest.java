@@ -8,10 +8,18 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.google.common.util.concurrent.MoreExecutors;
-import io.psgivassal.emperor.monitor.ProgrammaticMonitor;
+import io.psgivassal.emperor.api.BlacklistEntry;
+import io.psgivassal.emperor.api.Emperor;
+import io.psgivassal.emperor.api.ProgrammaticMonitor;
+import io.psgivassal.emperor.api.VassalEvent;
+import io.psgivassal.emperor.api.VassalListener;
+import io.psgivassal.emperor.api.VassalSpec;
+import io.psgivassal.emperor.api.VassalState;
+import io.psgivassal.emperor.api.VassalView;
 import io.psgivassal.emperor.natives.ProcFs;
 import io.psgivassal.emperor.natives.Signals;
 import io.psgivassal.emperor.testing.Await;
+import io.psgivassal.emperor.testing.LogCapture;
 import io.psgivassal.emperor.testing.Events;
 import io.psgivassal.emperor.testing.Ports;
 import java.io.InputStream;
@@ -304,6 +312,38 @@ class EmperorTest {
       assertTrue(ProcFs.stat(pid).isEmpty(), "pid " + pid + " is gone");
     }
     assertEquals(fdsBefore, ownKindsOfFds(), "no descriptor leaked by adoption");
+  }
+
+  /**
+   * Every start meets a fork server that is not up yet (its base still loads): that is said
+   * calmly, once; only a fork server silent for longer than the base's load may take is warned
+   * about; its first answer is noted.
+   */
+  @Test
+  void aForkServerNotUpYetIsWaitedForCalmlyAndWarnedAboutOnlyWhenItLasts() throws Exception {
+    Path bin = script("fake-vassal", WELL_BEHAVED);
+    Path sock = dir.resolve("fork.sock");
+    Duration quiet = ForkServerQueue.quietWhileLoading;
+    ForkServerQueue.quietWhileLoading = Duration.ofMillis(1500);
+    try (LogCapture logs = LogCapture.start()) {
+      start(Emperor.builder().vassalDirectory(vassalDir("app1.ini")).binaryPath(bin.toString())
+          .forkServerSocket(sock).reloadMercy(Duration.ofSeconds(5)).holdSockets(false)
+          .retryBackoff(Duration.ofMillis(50), Duration.ofMillis(100)));
+      Await.until("the first probe", WAIT, () -> !logs.lines("fork server " + sock).isEmpty());
+      Thread.sleep(700); // several more probes fail meanwhile, within the quiet time
+      assertEquals(1, logs.lines("INFO", "fork server " + sock + ": waiting for").size(), logs.lines("fork server").toString());
+      assertEquals(List.of(), logs.lines("WARN", "fork server"), "no warning while the base may still load");
+      Await.until("a warning once it lasts", WAIT, () -> !logs.lines("WARN", "fork server " + sock + " has not answered").isEmpty());
+      assertTrue(logs.lines("WARN", "has not answered").get(0).contains("1 adoption(s) wait for it"));
+      try (FakeForkServer fs = new FakeForkServer(sock)) {
+        Await.until("adopted and accepting", WAIT, () -> emperor.vassals().stream().allMatch(VassalView::accepting));
+        assertEquals(1, logs.lines("INFO", "fork server " + sock + " answers, after").size());
+        assertEquals(1, logs.lines("WARN", "fork server").size(), "warned once");
+        emperor.stopAsync().awaitTerminated(20, TimeUnit.SECONDS);
+      }
+    } finally {
+      ForkServerQueue.quietWhileLoading = quiet;
+    }
   }
 
   @Test

@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.psgivassal.emperor.api.ListenAddress;
+import io.psgivassal.emperor.api.VassalSpec;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;

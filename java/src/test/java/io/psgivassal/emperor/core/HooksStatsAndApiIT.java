@@ -6,8 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.psgivassal.emperor.core.VassalEvent.Type;
-import io.psgivassal.emperor.monitor.ProgrammaticMonitor;
+import io.psgivassal.emperor.api.Emperor;
+import io.psgivassal.emperor.api.ProgrammaticMonitor;
+import io.psgivassal.emperor.api.VassalEvent.Type;
+import io.psgivassal.emperor.api.VassalSpec;
+import io.psgivassal.emperor.api.VassalView;
 import io.psgivassal.emperor.testing.Await;
 import io.psgivassal.emperor.testing.Http;
 import io.psgivassal.emperor.testing.Ports;

@@ -4,7 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.psgivassal.emperor.monitor.ProgrammaticMonitor;
+import io.psgivassal.emperor.api.Emperor;
+import io.psgivassal.emperor.api.ListenAddress;
+import io.psgivassal.emperor.api.ProgrammaticMonitor;
+import io.psgivassal.emperor.api.VassalSpec;
+import io.psgivassal.emperor.api.VassalState;
 import io.psgivassal.emperor.testing.Await;
 import io.psgivassal.emperor.testing.Ports;
 import java.net.InetAddress;
@@ -27,7 +31,7 @@ class OnDemandResolverTest {
 
   @AfterEach
   void tearDown() throws Exception {
-    ListenAddress.resolver = InetAddress::getByName;
+    Addresses.resolver = InetAddress::getByName;
     if (emperor != null && emperor.isRunning()) {
       emperor.stopAsync().awaitTerminated(30, TimeUnit.SECONDS);
     }
@@ -37,7 +41,7 @@ class OnDemandResolverTest {
   void aHostNameIsResolvedOffTheLoopAndASlowResolverStallsNothing() throws Exception {
     List<String> threads = new CopyOnWriteArrayList<>();
     CountDownLatch slow = new CountDownLatch(1);
-    ListenAddress.resolver = host -> {
+    Addresses.resolver = host -> {
       threads.add(Thread.currentThread().getName());
       try {
         slow.await(20, TimeUnit.SECONDS); // a resolver that hangs until the test lets it answer
@@ -73,7 +77,7 @@ class OnDemandResolverTest {
     });
     assertFalse(threads.isEmpty());
     assertTrue(threads.stream().allMatch(t -> t.startsWith("emperor-resolver-")), "resolved on " + threads);
-    assertEquals("127.0.0.1", ListenAddress.parse("127.0.0.1:1").inetAddress().getHostAddress());
+    assertEquals("127.0.0.1", Addresses.inetAddress(ListenAddress.parse("127.0.0.1:1")).getHostAddress());
     assertEquals(1, threads.size(), "a literal address needs no resolver");
   }
 }

@@ -4,6 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.common.util.concurrent.MoreExecutors;
+import io.psgivassal.emperor.api.Emperor;
+import io.psgivassal.emperor.api.VassalEvent;
+import io.psgivassal.emperor.api.VassalView;
 import io.psgivassal.emperor.natives.NativeException;
 import io.psgivassal.emperor.natives.PidFds;
 import io.psgivassal.emperor.natives.ProcFs;

@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.psgivassal.emperor.api.ListenAddress;
+import io.psgivassal.emperor.api.VassalSpec;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;

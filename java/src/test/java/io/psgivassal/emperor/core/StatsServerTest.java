@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.psgivassal.emperor.api.EmperorStatus;
+import io.psgivassal.emperor.api.ListenAddress;
 import io.psgivassal.emperor.natives.NativeException;
 import io.psgivassal.emperor.natives.UnixSockets;
 import io.psgivassal.emperor.testing.LogCapture;

@@ -8,6 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.psgivassal.emperor.api.VassalSpec;
+import io.psgivassal.emperor.api.VassalState;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;

@@ -1,5 +1,7 @@
 package io.psgivassal.emperor.core;
 
+import io.psgivassal.emperor.api.Emperor;
+import io.psgivassal.emperor.api.VassalView;
 import io.psgivassal.emperor.testing.VassalWorld;
 import java.time.Duration;
 import org.junit.jupiter.api.AfterEach;

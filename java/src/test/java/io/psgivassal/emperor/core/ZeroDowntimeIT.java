@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.psgivassal.emperor.core.VassalEvent.Type;
+import io.psgivassal.emperor.api.VassalEvent.Type;
 import io.psgivassal.emperor.natives.ProcFs;
 import io.psgivassal.emperor.natives.Signals;
 import io.psgivassal.emperor.testing.Await;

@@ -4,8 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.psgivassal.emperor.core.ListenAddress;
-import io.psgivassal.emperor.core.VassalSpec;
+import io.psgivassal.emperor.api.DirectoryMonitor;
+import io.psgivassal.emperor.api.ListenAddress;
+import io.psgivassal.emperor.api.Monitor;
+import io.psgivassal.emperor.api.MonitorContext;
+import io.psgivassal.emperor.api.MonitorSettings;
+import io.psgivassal.emperor.api.VassalSpec;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
@@ -25,7 +29,9 @@ class DirectoryMonitorTest {
   @TempDir Path dir;
   private final List<String> calls = new ArrayList<>();
   private final List<VassalSpec> puts = new ArrayList<>();
-  private DirectoryMonitor monitor;
+  private Monitor monitor;
+  /** The same as {@link #monitor} when a test needs to rescan. */
+  private DirectoryWatcher watcher;
 
   @AfterEach
   void stop() {
@@ -79,15 +85,15 @@ class DirectoryMonitorTest {
       Files.writeString(dir.resolve(f), "[uwsgi]\n");
     }
     Files.createDirectory(dir.resolve("sub.ini"));
-    monitor = DirectoryMonitor.of(dir.toString());
+    monitor = watcher = watcher(dir);
     monitor.start(context(MonitorSettings.defaults()));
     assertEquals(Set.of("put a.ini", "put b.xml", "put c.yml", "put d.yaml", "put e.js", "put f.json"), Set.copyOf(calls));
     calls.clear();
-    monitor.rescan();
+    watcher.rescan();
     assertEquals(List.of(), calls, "nothing changed, nothing reported");
     touch("a.ini", 5);
     Files.delete(dir.resolve("b.xml"));
-    monitor.rescan();
+    watcher.rescan();
     assertEquals(Set.of("put a.ini", "remove b.xml"), Set.copyOf(calls));
     VassalSpec a = puts.stream().filter(s -> s.name().equals("a.ini")).findFirst().orElseThrow();
     assertEquals(Optional.of(dir.resolve("a.ini")), a.configPath());
@@ -124,7 +130,7 @@ class DirectoryMonitorTest {
     Files.writeString(dir.resolve("c.ini"), "");
     Files.writeString(dir.resolve("c.ini.sock"), "\n"); // empty: not on demand
     MonitorSettings ext = new MonitorSettings(Set.of(), Optional.of(".sock"), Optional.of(Path.of("/od")), Duration.ofSeconds(3));
-    monitor = DirectoryMonitor.directory(dir);
+    monitor = watcher = watcher(dir);
     monitor.start(context(ext));
     assertEquals(Optional.of(ListenAddress.parse("127.0.0.1:9123")), spec("a.ini").onDemand());
     assertEquals(Optional.empty(), spec("b.ini").onDemand(), "the extension wins over the directory, as in uWSGI");
@@ -134,14 +140,14 @@ class DirectoryMonitorTest {
     calls.clear();
     Files.writeString(dir.resolve("a.ini.sock"), "127.0.0.1:9124\n");
     Files.setLastModifiedTime(dir.resolve("a.ini.sock"), FileTime.from(Instant.now().plusSeconds(5)));
-    monitor.rescan();
+    watcher.rescan();
     assertEquals(List.of("put a.ini"), calls);
     assertEquals(9124, spec("a.ini").onDemand().orElseThrow().port());
 
     monitor.stop();
     puts.clear();
     MonitorSettings byDir = new MonitorSettings(Set.of(), Optional.empty(), Optional.of(Path.of("/run/od")), Duration.ofSeconds(3));
-    monitor = DirectoryMonitor.directory(dir);
+    monitor = watcher = watcher(dir);
     monitor.start(context(byDir));
     assertEquals(Optional.of(Path.of("/run/od/b.socket")), spec("b.ini").onDemand().orElseThrow().unixPath());
   }
@@ -150,7 +156,7 @@ class DirectoryMonitorTest {
   void attributesComeFromTheEmperorSectionOnlyAndOnlyThoseAskedFor() throws Exception {
     Files.writeString(dir.resolve("a.ini"), "[uwsgi]\nfork-server = /not/this\nteam = no\n"
         + "[emperor]\n; comment\nfork-server = /run/b.sock \nteam = blue\nteam = second\nother = x\n");
-    monitor = DirectoryMonitor.directory(dir);
+    monitor = watcher = watcher(dir);
     monitor.start(context(new MonitorSettings(Set.of("fork-server", "team"), Optional.empty(), Optional.empty(),
         Duration.ofSeconds(3))));
     assertEquals(Map.of("fork-server", "/run/b.sock", "team", "blue"), spec("a.ini").attributes());
@@ -159,5 +165,10 @@ class DirectoryMonitorTest {
   private VassalSpec spec(String name) {
     List<VassalSpec> l = puts.stream().filter(s -> s.name().equals(name)).toList();
     return l.get(l.size() - 1);
+  }
+
+  /** What {@code DirectoryMonitor.directory(dir)} runs, with its rescan at hand. */
+  private static DirectoryWatcher watcher(Path dir) {
+    return new DirectoryWatcher(dir.toString(), dir, Optional.empty());
   }
 }

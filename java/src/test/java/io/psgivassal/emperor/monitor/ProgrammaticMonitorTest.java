@@ -5,7 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.psgivassal.emperor.core.VassalSpec;
+import io.psgivassal.emperor.api.MonitorContext;
+import io.psgivassal.emperor.api.MonitorSettings;
+import io.psgivassal.emperor.api.ProgrammaticMonitor;
+import io.psgivassal.emperor.api.VassalSpec;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;

@@ -4,11 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.psgivassal.emperor.core.BlacklistEntry;
-import io.psgivassal.emperor.core.DeployView;
-import io.psgivassal.emperor.core.EmperorStatus;
-import io.psgivassal.emperor.core.VassalState;
-import io.psgivassal.emperor.core.VassalView;
+import io.psgivassal.emperor.api.BlacklistEntry;
+import io.psgivassal.emperor.api.DeployView;
+import io.psgivassal.emperor.api.EmperorStatus;
+import io.psgivassal.emperor.api.VassalState;
+import io.psgivassal.emperor.api.VassalView;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;

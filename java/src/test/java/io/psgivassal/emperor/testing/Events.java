@@ -1,7 +1,7 @@
 package io.psgivassal.emperor.testing;
 
-import io.psgivassal.emperor.core.VassalEvent;
-import io.psgivassal.emperor.core.VassalListener;
+import io.psgivassal.emperor.api.VassalEvent;
+import io.psgivassal.emperor.api.VassalListener;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import com.google.common.util.concurrent.MoreExecutors;
 import com.google.common.util.concurrent.Service;
-import io.psgivassal.emperor.core.Emperor;
+import io.psgivassal.emperor.api.Emperor;
 import io.psgivassal.emperor.natives.NativeException;
 import io.psgivassal.emperor.natives.PidFds;
 import io.psgivassal.emperor.natives.Signals;

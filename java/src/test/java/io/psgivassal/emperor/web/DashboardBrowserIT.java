@@ -198,7 +198,7 @@ class DashboardBrowserIT {
     fixture.slowBase();
     click("base.ini", "deploy");
     await().until(d -> driver.findElement(By.id("message")).getText().contains("deploy base.ini: done"));
-    fixture.world.events.await("base.ini", io.psgivassal.emperor.core.VassalEvent.Type.DEPLOY_FINISHED, 1, WAIT);
+    fixture.world.events.await("base.ini", io.psgivassal.emperor.api.VassalEvent.Type.DEPLOY_FINISHED, 1, WAIT);
     await().withMessage("both vassals on generation 2 on the page").until(d -> cell("app1.ini", "kind").endsWith("(generation 2)")
         && cell(HOSTILE, "kind").endsWith("(generation 2)") && cell("base.ini", "kind").equals("base, generation 2"));
     await().until(d -> driver.findElements(By.cssSelector("#deploys progress")).isEmpty());

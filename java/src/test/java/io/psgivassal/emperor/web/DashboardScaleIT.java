@@ -3,8 +3,8 @@ package io.psgivassal.emperor.web;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.psgivassal.emperor.core.Emperor;
-import io.psgivassal.emperor.core.VassalState;
+import io.psgivassal.emperor.api.Emperor;
+import io.psgivassal.emperor.api.VassalState;
 import io.psgivassal.emperor.testing.Await;
 import io.psgivassal.emperor.testing.VassalWorld;
 import java.nio.file.Files;

@@ -1,7 +1,7 @@
 package io.psgivassal.emperor.web;
 
-import io.psgivassal.emperor.core.Emperor;
-import io.psgivassal.emperor.core.VassalView;
+import io.psgivassal.emperor.api.Emperor;
+import io.psgivassal.emperor.api.VassalView;
 import io.psgivassal.emperor.testing.Await;
 import io.psgivassal.emperor.testing.Http;
 import io.psgivassal.emperor.testing.Ports;

@@ -1,7 +1,0 @@
-package io.psgivassal.emperor.core;
-
-/** Receives vassal events, in order, on the executor it was registered with. */
-@FunctionalInterface
-public interface VassalListener {
-  void onEvent(VassalEvent event);
-}

@@ -1,0 +1,33 @@
+/**
+ * The Emperor library. Host programs see {@code io.psgivassal.emperor.api}, and the web dashboard
+ * add-on {@code io.psgivassal.emperor.web} that uses the API only; the engine behind it is found
+ * through {@link java.util.ServiceLoader}.
+ */
+@SuppressWarnings("requires-automatic") // JNA, Prometheus: see below
+module io.psgivassal.emperor {
+  // Emperor is a Guava Service: a host that uses it needs Guava too
+  requires transitive com.google.common;
+  // JNA's jar has no module descriptor: an automatic module, named com.sun.jna
+  requires com.sun.jna;
+  requires org.apache.commons.exec;
+  requires org.slf4j;
+  // the CLI handles SIGTERM/SIGINT/SIGHUP itself (sun.misc.Signal)
+  requires jdk.unsupported;
+  // the web dashboard (package web): the JDK's HTTP server, and the Prometheus client for /metrics
+  // (automatic modules too; the text format's jar names itself io.prometheus.writer.text)
+  requires jdk.httpserver;
+  requires io.prometheus.metrics.core;
+  requires io.prometheus.metrics.model;
+  requires io.prometheus.metrics.config;
+  requires io.prometheus.writer.text;
+
+  exports io.psgivassal.emperor.api;
+  // WebDashboard.start(emperor, ...): a host may serve the dashboard as the CLI does
+  exports io.psgivassal.emperor.web;
+
+  // JNA proxies the package-private LibC interface and reads the fields of its Structures
+  opens io.psgivassal.emperor.natives to com.sun.jna;
+
+  uses io.psgivassal.emperor.api.EngineProvider;
+  provides io.psgivassal.emperor.api.EngineProvider with io.psgivassal.emperor.core.CoreEngineProvider;
+}

@@ -13,7 +13,8 @@ DEB_PACKAGES := \
 	libplack-perl libhttp-message-perl libtest-tcp-perl libtest-pod-perl libhttp-parser-xs-perl \
 	libplack-middleware-session-perl libdancer2-perl libmojolicious-perl libcatalyst-perl \
 	libmoose-perl libdatetime-perl libtemplate-perl \
-	nginx-light uwsgi-core uwsgi-plugin-psgi iproute2 postgresql
+	nginx-light uwsgi-core uwsgi-plugin-psgi iproute2 postgresql \
+	chromium chromium-driver prometheus
 
 .PHONY: all deps build build-perl build-java test test-perl test-sanitize test-java test-cross test-tools test-example \
         dist disttest demo install clean

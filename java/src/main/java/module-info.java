@@ -1,9 +1,10 @@
 /**
  * The Emperor library. Host programs see {@code io.psgivassal.emperor.api}; the engine behind it
- * is found through {@link java.util.ServiceLoader}. The PostgreSQL monitors ({@code pg}, {@code
- * fleet}) are add-ons built on that API alone, exported for hosts that want them.
+ * is found through {@link java.util.ServiceLoader}. The add-ons, built on that API alone, are
+ * exported for hosts that want them: the PostgreSQL monitors ({@code pg}, {@code fleet}) and the
+ * web dashboard ({@code web}).
  */
-@SuppressWarnings("requires-automatic") // JNA: see below
+@SuppressWarnings("requires-automatic") // JNA, Prometheus: see below
 module io.psgivassal.emperor {
   // Emperor is a Guava Service: a host that uses it needs Guava too
   requires transitive com.google.common;
@@ -16,10 +17,19 @@ module io.psgivassal.emperor {
   // the pg:// monitor and the fleet: JDBC, with PostgreSQL's driver (an automatic module)
   requires java.sql;
   requires org.postgresql.jdbc;
+  // the web dashboard (package web): the JDK's HTTP server, and the Prometheus client for /metrics
+  // (automatic modules too; the text format's jar names itself io.prometheus.writer.text)
+  requires jdk.httpserver;
+  requires io.prometheus.metrics.core;
+  requires io.prometheus.metrics.model;
+  requires io.prometheus.metrics.config;
+  requires io.prometheus.writer.text;
 
   exports io.psgivassal.emperor.api;
   exports io.psgivassal.emperor.pg;
   exports io.psgivassal.emperor.fleet;
+  // WebDashboard.start(emperor, ...): a host may serve the dashboard as the CLI does
+  exports io.psgivassal.emperor.web;
 
   // JNA proxies the package-private LibC interface and reads the fields of its Structures
   opens io.psgivassal.emperor.natives to com.sun.jna;

@@ -1,7 +1,9 @@
 package io.psgivassal.emperor.api;
 
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * Every default of the Emperor, in one place: {@link Emperor.Builder} starts from these, and the
@@ -39,6 +41,10 @@ public final class Defaults {
   public static final int FLEET_CAPACITY = 1000;
   /** A fleet Emperor silent this long loses its vassals to the others (--emperor-fleet-lease). */
   public static final Duration FLEET_LEASE = Duration.ofSeconds(5);
+  /** The web dashboard's HOST:PORT (--emperor-web): none, the dashboard is off unless asked for. */
+  public static final Optional<String> WEB = Optional.empty();
+  /** The file with the dashboard actions' token (--emperor-web-token-file): none, the dashboard is read-only. */
+  public static final Optional<Path> WEB_TOKEN_FILE = Optional.empty();
 
   private Defaults() {}
 

@@ -138,6 +138,55 @@ public final class Emperor extends AbstractExecutionThreadService {
   }
 
   /**
+   * Reloads vassal {@code name} as a change of its config would: its next generation beside it
+   * with a held socket, else byte 1; a base vassal's reload is a deploy.
+   *
+   * @return completes when the reload has started; exceptionally (IllegalArgumentException) if
+   *     there is no such running vassal, or the Emperor is not running
+   */
+  public CompletableFuture<Void> reload(String name) {
+    if (!isRunning()) {
+      return CompletableFuture.failedFuture(new IllegalStateException("the Emperor is not running"));
+    }
+    return engine.reload(name);
+  }
+
+  /**
+   * Stops vassal {@code name} (byte 0, or 2 when graceful; SIGKILL after the reload mercy); it
+   * stays stopped ({@link VassalState#IDLE}) until {@link #start} or a change of its config.
+   *
+   * @return completes when the stop has started; exceptionally (IllegalArgumentException) if
+   *     there is no such running vassal, or the Emperor is not running
+   */
+  public CompletableFuture<Void> stop(String name) {
+    if (!isRunning()) {
+      return CompletableFuture.failedFuture(new IllegalStateException("the Emperor is not running"));
+    }
+    return engine.stop(name);
+  }
+
+  /**
+   * Starts vassal {@code name} now if it waits: stopped, idle, dead or throttled.
+   *
+   * @return completes when the start has begun; exceptionally (IllegalArgumentException) if there
+   *     is no such vassal or it is not waiting, or the Emperor is not running
+   */
+  public CompletableFuture<Void> start(String name) {
+    if (!isRunning()) {
+      return CompletableFuture.failedFuture(new IllegalStateException("the Emperor is not running"));
+    }
+    return engine.start(name);
+  }
+
+  /**
+   * How long adoptions from fork servers have taken so far, as histogram data: from a start's
+   * first fork-server request to the adopted process attached.
+   */
+  public AdoptionLatencies adoptionLatencies() {
+    return engine.adoptionLatencies();
+  }
+
+  /**
    * This library's version: the module's when it runs as one, else its jar manifest's
    * Implementation-Version; "unknown" from bare class directories.
    */

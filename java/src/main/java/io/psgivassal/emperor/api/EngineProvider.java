@@ -39,6 +39,14 @@ public interface EngineProvider {
 
     CompletableFuture<Integer> reloadAll();
 
+    CompletableFuture<Void> reload(String name);
+
+    CompletableFuture<Void> stop(String name);
+
+    CompletableFuture<Void> start(String name);
+
+    AdoptionLatencies adoptionLatencies();
+
     OptionalInt statsPort();
 
     void addListener(VassalListener listener, Executor executor);

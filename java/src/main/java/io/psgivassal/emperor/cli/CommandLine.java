@@ -32,6 +32,8 @@ record CommandLine(
     Optional<String> stopHook,
     Duration hookTimeout,
     Duration rescanInterval,
+    Optional<String> web,
+    Optional<Path> webTokenFile,
     boolean help,
     Optional<String> pgListen,
     Optional<String> fleet,
@@ -75,7 +77,9 @@ record CommandLine(
       new Flag("--vassals-start-hook", Kind.TEXT, "CMD", "run CMD NAME before each vassal starts (UWSGI_VASSAL_CONFIG, UWSGI_VASSAL_PID set)", List.of()),
       new Flag("--vassals-stop-hook", Kind.TEXT, "CMD", "run CMD NAME after each vassal dies (UWSGI_VASSAL_CONFIG, UWSGI_VASSAL_PID set)", List.of()),
       new Flag("--vassals-hook-timeout", Kind.SECONDS, "SECONDS", "kill a hook that runs longer (default " + Defaults.HOOK_TIMEOUT.toSeconds() + ")", List.of()),
-      new Flag("--emperor-freq", Kind.SECONDS, "SECONDS", "rescan the monitored directories this often, besides file-system notifications (default " + Defaults.RESCAN_INTERVAL.toSeconds() + ")", List.of()));
+      new Flag("--emperor-freq", Kind.SECONDS, "SECONDS", "rescan the monitored directories this often, besides file-system notifications (default " + Defaults.RESCAN_INTERVAL.toSeconds() + ")", List.of()),
+      new Flag("--emperor-web", Kind.TEXT, "HOST:PORT", "serve the web dashboard, /api/status and /metrics there (plain HTTP: 127.0.0.1 or behind a proxy; default " + Defaults.WEB.orElse("off") + ")", List.of()),
+      new Flag("--emperor-web-token-file", Kind.TEXT, "FILE", "the dashboard's actions (reload, stop, start, deploy) need the token in FILE; without it they are refused (default " + Defaults.WEB_TOKEN_FILE.map(Path::toString).orElse("none: read-only") + ")", List.of()));
 
   static final String USAGE = usage();
 
@@ -190,6 +194,8 @@ record CommandLine(
         last(values, "--vassals-stop-hook"),
         seconds(values, "--vassals-hook-timeout", Defaults.HOOK_TIMEOUT),
         seconds(values, "--emperor-freq", Defaults.RESCAN_INTERVAL),
+        last(values, "--emperor-web").or(() -> Defaults.WEB),
+        last(values, "--emperor-web-token-file").map(Path::of).or(() -> Defaults.WEB_TOKEN_FILE),
         help,
         last(values, "--emperor-pg-listen"),
         last(values, "--emperor-fleet"),

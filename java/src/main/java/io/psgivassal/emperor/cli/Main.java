@@ -6,6 +6,7 @@ import io.psgivassal.emperor.api.Emperor;
 import io.psgivassal.emperor.fleet.FleetCommand;
 import io.psgivassal.emperor.fleet.FleetMonitor;
 import io.psgivassal.emperor.pg.PgQueryMonitor;
+import io.psgivassal.emperor.web.WebDashboard;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import org.slf4j.Logger;
@@ -50,7 +51,25 @@ public final class Main {
       err.println("emperor: " + e.getMessage());
       return EXIT_USAGE;
     }
-    return serve(emperor, err);
+    WebDashboard web = null;
+    if (cl.web().isPresent()) {
+      try {
+        web = WebDashboard.start(emperor, cl.web().get(), cl.webTokenFile());
+      } catch (IllegalArgumentException e) {
+        err.println("emperor: " + e.getMessage());
+        return EXIT_USAGE;
+      }
+    } else if (cl.webTokenFile().isPresent()) {
+      err.println("emperor: --emperor-web-token-file needs --emperor-web HOST:PORT");
+      return EXIT_USAGE;
+    }
+    try {
+      return serve(emperor, err);
+    } finally {
+      if (web != null) {
+        web.close();
+      }
+    }
   }
 
   /** @throws IllegalArgumentException naming the flag whose value cannot work */

@@ -1,5 +1,6 @@
 package io.psgivassal.emperor.core;
 
+import io.psgivassal.emperor.api.AdoptionLatencies;
 import io.psgivassal.emperor.api.BlacklistEntry;
 import io.psgivassal.emperor.api.DeployView;
 import io.psgivassal.emperor.api.Emperor;
@@ -96,6 +97,13 @@ final class EmperorEngine implements EngineProvider.Engine {
         monitors.stream().filter(m -> !m.state().isEmpty()).collect(java.util.stream.Collectors.toMap(Monitor::id, Monitor::state)));
   }
 
+  /** How long adoptions from fork servers have taken so far. */
+  @Override
+  public AdoptionLatencies adoptionLatencies() {
+    Supervisor s = supervisor;
+    return s == null ? AdoptionLatencies.NONE : s.adoptionLatencies();
+  }
+
   /** Deploys under way (see {@link #deploy}). */
   @Override
   public List<DeployView> deploys() {
@@ -131,6 +139,43 @@ final class EmperorEngine implements EngineProvider.Engine {
     return onLoop((s, started) -> started.complete(s.reloadAll("reload of every vassal requested")));
   }
 
+  /**
+   * Reloads vassal {@code name} as a changed config would (its next generation beside it with a
+   * held socket, else 1); a base vassal's reload is a deploy.
+   */
+  @Override
+  public java.util.concurrent.CompletableFuture<Void> reload(String name) {
+    return request("reload", name, Supervisor::reloadOnRequest);
+  }
+
+  /**
+   * Stops vassal {@code name} (0, or 2 when graceful; SIGKILL after the reload mercy); it stays
+   * stopped (IDLE) until {@link #start} or a change of its config.
+   */
+  @Override
+  public java.util.concurrent.CompletableFuture<Void> stop(String name) {
+    return request("stop", name, Supervisor::stopOnRequest);
+  }
+
+  /** Starts vassal {@code name} now if it waits: stopped, idle, dead or throttled. */
+  @Override
+  public java.util.concurrent.CompletableFuture<Void> start(String name) {
+    return request("start", name, Supervisor::startOnRequest);
+  }
+
+  /** Runs {@code op} on the loop; it returns null when done, else why it was refused. */
+  private java.util.concurrent.CompletableFuture<Void> request(String what, String name,
+      java.util.function.BiFunction<Supervisor, String, String> op) {
+    return onLoop((s, started) -> {
+      String refused = op.apply(s, name);
+      if (refused == null) {
+        started.complete(null);
+      } else {
+        started.completeExceptionally(new IllegalArgumentException("cannot " + what + " " + name + ": " + refused));
+      }
+    });
+  }
+
   /** Runs {@code task} on the loop, which completes the future; fails it at once if the loop is not running. */
   private <T> java.util.concurrent.CompletableFuture<T> onLoop(
       java.util.function.BiConsumer<Supervisor, java.util.concurrent.CompletableFuture<T>> task) {
@@ -141,7 +186,11 @@ final class EmperorEngine implements EngineProvider.Engine {
       result.completeExceptionally(new IllegalStateException("the Emperor is not running"));
       return result;
     }
-    l.execute(() -> task.accept(s, result));
+    try {
+      l.execute(() -> task.accept(s, result));
+    } catch (java.util.concurrent.RejectedExecutionException closed) {
+      result.completeExceptionally(new IllegalStateException("the Emperor is not running"));
+    }
     return result;
   }
 

@@ -1,9 +1,11 @@
 package io.psgivassal.emperor.core;
 
+import io.psgivassal.emperor.api.AdoptionLatencies;
 import io.psgivassal.emperor.api.EmperorConfig;
 import io.psgivassal.emperor.api.VassalSpec;
 import io.psgivassal.emperor.natives.NativeException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.HashMap;
@@ -38,6 +40,12 @@ final class Launcher implements ForkServerQueue.Outcome {
   private final java.util.function.Function<Path, Set<Integer>> basesOn;
   private final PlainSpawner spawner;
   private final Map<Path, ForkServerQueue> forkServers = new HashMap<>();
+  /** Written on the loop, read by the stats from any thread. */
+  private volatile AdoptionLatencies adoptionLatencies = AdoptionLatencies.NONE;
+
+  AdoptionLatencies adoptionLatencies() {
+    return adoptionLatencies;
+  }
   private final Deque<Vassal> spawnQueue = new ArrayDeque<>();
   private boolean spawnDrainScheduled;
 
@@ -127,6 +135,9 @@ final class Launcher implements ForkServerQueue.Outcome {
         return;
       }
       a.queue = q;
+      if (a.firstQueuedNanos == 0) {
+        a.firstQueuedNanos = System.nanoTime();
+      }
       q.submit(v);
     } else {
       spawnQueue.addLast(v);
@@ -196,6 +207,7 @@ final class Launcher implements ForkServerQueue.Outcome {
 
   @Override
   public void adopted(Vassal v, int pid, int pipeFd, int configFd) {
+    adoptionLatencies = adoptionLatencies.plus(Duration.ofNanos(System.nanoTime() - v.start.firstQueuedNanos));
     v.start.queue = null;
     v.start = null;
     started.started(v, pid, pipeFd, configFd);

@@ -15,6 +15,8 @@ final class StartAttempt {
   /** Set while the attempt waits in, or talks to, this fork-server queue. */
   ForkServerQueue queue;
   EventLoop.Timer retryTimer;
+  /** When its first adoption request was queued (System.nanoTime), 0 before: adoption latency runs from here. */
+  long firstQueuedNanos;
   private boolean cancelled;
 
   StartAttempt(Optional<Path> forkServer) {

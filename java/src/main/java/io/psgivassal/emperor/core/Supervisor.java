@@ -1,5 +1,6 @@
 package io.psgivassal.emperor.core;
 
+import io.psgivassal.emperor.api.AdoptionLatencies;
 import io.psgivassal.emperor.api.BlacklistEntry;
 import io.psgivassal.emperor.api.DeployView;
 import io.psgivassal.emperor.api.Emperor;
@@ -8,6 +9,7 @@ import io.psgivassal.emperor.api.ExitStatus;
 import io.psgivassal.emperor.api.ListenAddress;
 import io.psgivassal.emperor.api.VassalEvent;
 import io.psgivassal.emperor.api.VassalSpec;
+import io.psgivassal.emperor.api.VassalState;
 import io.psgivassal.emperor.api.VassalView;
 import io.psgivassal.emperor.natives.Epoll;
 import io.psgivassal.emperor.natives.FileDescriptors;
@@ -387,6 +389,55 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
   }
 
   /**
+   * Emperor.reload: the reload a changed config would cause; null when it is under way, else why not.
+   */
+  String reloadOnRequest(String name) {
+    Vassal v = vassals.get(name);
+    if (v == null) {
+      return "no vassal named " + name;
+    }
+    if (stopping || !running(v)) {
+      return name + " is not running";
+    }
+    if (v.predecessor != null) {
+      return "a reload of " + name + " is under way already";
+    }
+    reload(v, "reload requested");
+    return null;
+  }
+
+  /** Emperor.stop: stops the vassal's process; it stays stopped (IDLE) until started or its config changes. */
+  String stopOnRequest(String name) {
+    Vassal v = vassals.get(name);
+    if (v == null) {
+      return "no vassal named " + name;
+    }
+    if (stopping || v.intent() != Intent.RUN || !v.alive() || v.proc.stopSent) {
+      return name + " is not running";
+    }
+    retirePredecessor(v, "stop requested");
+    stopProcess(v, Intent.IDLE_STOP, "stop requested");
+    return null;
+  }
+
+  /** Emperor.start: starts a vassal that waits (stopped, idle, dead or throttled) now. */
+  String startOnRequest(String name) {
+    Vassal v = vassals.get(name);
+    if (v == null) {
+      return "no vassal named " + name;
+    }
+    VassalState st = v.state();
+    if (stopping || v.alive() || v.start != null
+        || !(st == VassalState.IDLE || st == VassalState.DEAD || st == VassalState.THROTTLED)) {
+      return name + " is not stopped (" + st.name().toLowerCase(java.util.Locale.ROOT) + ")";
+    }
+    cancelWait(v);
+    log.info("vassal {}: start requested", v.label());
+    resume(v);
+    return null;
+  }
+
+  /**
    * SIGHUP, as in uWSGI's Emperor (emperor_massive_reload): every running vassal reloads as if its
    * config had been touched. A base's reload is a deploy that moves its adopted vassals itself
    * (unless deploys are base-only): those are left to it rather than reloaded twice. A vassal
@@ -467,6 +518,10 @@ final class Supervisor implements Launcher.Started, PipeMessages.Decisions {
     for (Deploy d : List.copyOf(deploys.values())) {
       pumpDeploy(d);
     }
+  }
+
+  AdoptionLatencies adoptionLatencies() {
+    return launcher.adoptionLatencies();
   }
 
   /** Deploys in progress, for the stats. */

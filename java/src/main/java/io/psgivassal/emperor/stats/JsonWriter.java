@@ -5,39 +5,39 @@ package io.psgivassal.emperor.stats;
  * (quotes, backslashes, every control character; non-ASCII stays UTF-8). Commas are placed by
  * the writer, so callers cannot produce uWSGI's trailing-comma slips.
  */
-final class JsonWriter {
+public final class JsonWriter {
   private final StringBuilder out = new StringBuilder(4096);
   /** Whether the current container already has an element (a comma goes before the next). */
   private final java.util.ArrayDeque<boolean[]> stack = new java.util.ArrayDeque<>();
   private boolean afterKey;
 
-  JsonWriter beginObject() {
+  public JsonWriter beginObject() {
     value();
     out.append('{');
     stack.push(new boolean[1]);
     return this;
   }
 
-  JsonWriter endObject() {
+  public JsonWriter endObject() {
     stack.pop();
     out.append('}');
     return this;
   }
 
-  JsonWriter beginArray() {
+  public JsonWriter beginArray() {
     value();
     out.append('[');
     stack.push(new boolean[1]);
     return this;
   }
 
-  JsonWriter endArray() {
+  public JsonWriter endArray() {
     stack.pop();
     out.append(']');
     return this;
   }
 
-  JsonWriter key(String k) {
+  public JsonWriter key(String k) {
     separator();
     string(k);
     out.append(':');
@@ -45,33 +45,33 @@ final class JsonWriter {
     return this;
   }
 
-  JsonWriter value(String s) {
+  public JsonWriter value(String s) {
     value();
     string(s);
     return this;
   }
 
-  JsonWriter value(long n) {
+  public JsonWriter value(long n) {
     value();
     out.append(n);
     return this;
   }
 
-  JsonWriter value(boolean b) {
+  public JsonWriter value(boolean b) {
     value();
     out.append(b);
     return this;
   }
 
-  JsonWriter field(String k, String v) {
+  public JsonWriter field(String k, String v) {
     return key(k).value(v);
   }
 
-  JsonWriter field(String k, long v) {
+  public JsonWriter field(String k, long v) {
     return key(k).value(v);
   }
 
-  JsonWriter field(String k, boolean v) {
+  public JsonWriter field(String k, boolean v) {
     return key(k).value(v);
   }
 

@@ -22,16 +22,19 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The package rules a host program relies on: the API in one package that leans on nothing of the
- * engine, no package cycles, and the CLI (like any host) using the API only.
+ * engine, no package cycles, and the CLI (like any host) and the web dashboard add-on using the API
+ * only.
  */
 class PackageRulesTest {
   private static final String ROOT = "io.psgivassal.emperor";
   private static final String API = ROOT + ".api";
+  private static final String STATS = ROOT + ".stats";
   /**
-   * Add-ons: optional parts built on the API alone, as a third party could write them. The CLI may
-   * use them as it uses the API; they must never reach into the engine.
+   * Add-ons: optional parts built on the API alone, as a third party could write them: the
+   * PostgreSQL monitors and the web dashboard. The CLI may use them as it uses the API; they must
+   * never reach into the engine.
    */
-  private static final String[] ADD_ONS = {ROOT + ".pg..", ROOT + ".fleet.."};
+  private static final String[] ADD_ONS = {ROOT + ".pg..", ROOT + ".fleet..", ROOT + ".web.."};
   private static JavaClasses main;
 
   @BeforeAll
@@ -51,6 +54,12 @@ class PackageRulesTest {
         .check(main);
   }
 
+  /**
+   * The CLI is a host like any other: it uses the API, plus the add-ons it starts for its flags
+   * (--emperor pg://, --emperor-fleet, --emperor-web). That is deliberate: each add-on sits on top of
+   * the API (see {@link #theAddOnsUseTheApiOnly}), so the CLI still reaches the engine through the
+   * API only; entry points for them in the API would make the API lean on them.
+   */
   @Test
   void theCliUsesTheApiAndTheAddOnsOnly() {
     noClasses().that().resideInAPackage(ROOT + ".cli..").should()
@@ -59,11 +68,25 @@ class PackageRulesTest {
         .check(main);
   }
 
+  /**
+   * The add-ons use the API (and each other: the fleet is a pg monitor), as a host program could;
+   * besides, the stats JSON writer ({@code stats}, itself API-only) so that the dashboard's
+   * {@code /api/status} is the stats socket's document byte for byte. Never the engine, the natives
+   * or the fork-server client.
+   */
   @Test
   void theAddOnsUseTheApiOnly() {
     noClasses().that().resideInAnyPackage(ADD_ONS).should()
         .dependOnClassesThat(resideInAPackage(ROOT + "..")
-            .and(not(resideInAnyPackage(concat(ADD_ONS, API)))))
+            .and(not(resideInAnyPackage(concat(ADD_ONS, API, STATS + "..")))))
+        .check(main);
+  }
+
+  /** What the dashboard borrows from {@code stats} leans on the API only, so web and stats make no way into the engine. */
+  @Test
+  void theStatsJsonUsesTheApiOnly() {
+    noClasses().that().resideInAPackage(STATS + "..").should()
+        .dependOnClassesThat(resideInAPackage(ROOT + "..").and(not(resideInAnyPackage(API, STATS + ".."))))
         .check(main);
   }
 

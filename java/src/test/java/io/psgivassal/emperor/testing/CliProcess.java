@@ -20,7 +20,7 @@ import java.util.concurrent.TimeUnit;
 public final class CliProcess implements AutoCloseable {
   /** What the library module needs at run time, found among the test JVM's jars. */
   private static final List<String> MODULE_JARS = List.of("jna-", "guava-", "failureaccess-", "commons-exec-",
-      "slf4j-api-", "slf4j-simple-", "postgresql-");
+      "slf4j-api-", "slf4j-simple-", "postgresql-", "prometheus-metrics-");
 
   public final Process process;
   public final Path log;

@@ -100,7 +100,11 @@ public final class VassalWorld implements AutoCloseable {
   }
 
   public Emperor start(Emperor.Builder b) throws Exception {
-    Emperor e = b.build();
+    return start(b.build());
+  }
+
+  /** Starts an Emperor built already (something else had to see it first); {@link #close} stops it. */
+  public Emperor start(Emperor e) throws Exception {
     emperors.add(e);
     e.addListener(events, MoreExecutors.directExecutor());
     e.startAsync().awaitRunning(30, TimeUnit.SECONDS);

@@ -4,14 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.psgivassal.emperor.api.Emperor;
-import io.psgivassal.emperor.natives.NativeException;
-import io.psgivassal.emperor.natives.PidFds;
-import io.psgivassal.emperor.natives.Prctl;
 import io.psgivassal.emperor.natives.ProcFs;
 import io.psgivassal.emperor.natives.Signals;
 import io.psgivassal.emperor.testing.Await;
 import io.psgivassal.emperor.testing.Http;
 import io.psgivassal.emperor.testing.Ports;
+import io.psgivassal.emperor.testing.Subreaper;
 import io.psgivassal.emperor.testing.VassalWorld;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -43,15 +41,13 @@ class EmperorCliFaultsIT {
   private VassalWorld world;
   private Process cli;
   private Path log;
-  private boolean wasSubreaper;
-  private final Set<Integer> tracked = new TreeSet<>();
+  private Subreaper subreaper;
 
   @BeforeEach
   void setUp() throws Exception {
     world = VassalWorld.create();
     log = world.dir.resolve("emperor.log");
-    wasSubreaper = Prctl.isChildSubreaper();
-    Prctl.setChildSubreaper(true);
+    subreaper = Subreaper.become();
   }
 
   @AfterEach
@@ -64,18 +60,10 @@ class EmperorCliFaultsIT {
         }
       }
       // anything of ours still around (a failed assertion above): kill and reap
-      for (int pid : tracked) {
-        if (ProcFs.exists(pid)) {
-          try {
-            Signals.kill(pid, Signals.SIGKILL);
-          } catch (NativeException gone) {
-            // exited meanwhile
-          }
-        }
+      if (subreaper != null) {
+        subreaper.close();
       }
-      reapOrphans(Duration.ofSeconds(5));
     } finally {
-      Prctl.setChildSubreaper(wasSubreaper);
       world.close();
     }
   }
@@ -97,37 +85,11 @@ class EmperorCliFaultsIT {
   }
 
   /** Every descendant of {@code pid}, from /proc. */
-  private static Set<Integer> descendants(int pid) {
-    Set<Integer> out = new TreeSet<>();
-    for (int c : ProcFs.children(pid)) {
-      out.add(c);
-      out.addAll(descendants(c));
-    }
-    return out;
-  }
 
   private static boolean gone(int pid) {
     return ProcFs.stat(pid).map(s -> s.zombie()).orElse(true);
   }
 
-  /** Reaps the zombies re-parented to this JVM (by pid: never waitpid(-1), the JVM's Process reaper would lose exit codes). */
-  private void reapOrphans(Duration max) throws InterruptedException {
-    long deadline = System.nanoTime() + max.toNanos();
-    int self = (int) ProcessHandle.current().pid();
-    do {
-      boolean any = false;
-      for (int c : ProcFs.children(self)) {
-        if (tracked.contains(c)) {
-          any = true;
-          PidFds.reapNoHang(c);
-        }
-      }
-      if (!any) {
-        return;
-      }
-      Thread.sleep(20);
-    } while (System.nanoTime() < deadline);
-  }
 
   @Test
   void sigkillTheEmperorJvmAndEveryVassalAndWorkerExitsWithNothingLeftToInit() throws Exception {
@@ -143,9 +105,9 @@ class EmperorCliFaultsIT {
     }
     int emperorPid = (int) cli.pid();
     // settle: both workers of each vassal up
-    Await.until("3 vassals x 2 workers + base", WAIT, () -> descendants(emperorPid).size() >= 1 + 3 * 3);
-    Set<Integer> before = descendants(emperorPid);
-    tracked.addAll(before);
+    Await.until("3 vassals x 2 workers + base", WAIT, () -> Subreaper.descendants(emperorPid).size() >= 1 + 3 * 3);
+    Set<Integer> before = Subreaper.descendants(emperorPid);
+    subreaper.track(before);
     Set<Integer> sessions = new TreeSet<>();
     for (int pid : before) {
       ProcFs.stat(pid).ifPresent(s -> sessions.add(s.session()));
@@ -180,9 +142,9 @@ class EmperorCliFaultsIT {
               .ifPresent(s -> strays.add(pid + " (ppid " + s.ppid() + ")")));
     }
     assertEquals(List.of(), strays, "processes left in the vassal sessions " + sessions);
-    reapOrphans(Duration.ofSeconds(5));
+    subreaper.reap(Duration.ofSeconds(5));
     int self = (int) ProcessHandle.current().pid();
-    assertTrue(ProcFs.children(self).stream().noneMatch(tracked::contains), "orphans reaped");
+    assertTrue(ProcFs.children(self).stream().noneMatch(subreaper::isTracked), "orphans reaped");
   }
 
   @Test

@@ -5,9 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.psgivassal.emperor.api.Emperor;
 import io.psgivassal.emperor.api.VassalView;
-import io.psgivassal.emperor.natives.NativeException;
-import io.psgivassal.emperor.natives.PidFds;
-import io.psgivassal.emperor.natives.Prctl;
 import io.psgivassal.emperor.natives.ProcFs;
 import io.psgivassal.emperor.natives.Signals;
 import io.psgivassal.emperor.testing.Await;
@@ -15,6 +12,7 @@ import io.psgivassal.emperor.testing.Http;
 import io.psgivassal.emperor.testing.LogCapture;
 import io.psgivassal.emperor.testing.PgServer;
 import io.psgivassal.emperor.testing.Ports;
+import io.psgivassal.emperor.testing.Subreaper;
 import io.psgivassal.emperor.testing.VassalWorld;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -50,16 +48,14 @@ class FleetIT {
   private final Map<String, Integer> ports = new HashMap<>();
   private final List<FleetMonitor> fleets = new ArrayList<>();
   private Process cli;
-  private boolean wasSubreaper;
-  private final Set<Integer> tracked = new TreeSet<>();
+  private Subreaper subreaper;
 
   @BeforeEach
   void setUp() throws Exception {
     pg = PgServer.start();
     world = VassalWorld.create();
     url = "pg://" + pg.conninfo();
-    wasSubreaper = Prctl.isChildSubreaper();
-    Prctl.setChildSubreaper(true);
+    subreaper = Subreaper.become();
   }
 
   @AfterEach
@@ -68,19 +64,11 @@ class FleetIT {
       if (cli != null && cli.isAlive()) {
         cli.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
       }
-      for (int pid : tracked) {
-        if (ProcFs.exists(pid)) {
-          try {
-            Signals.kill(pid, Signals.SIGKILL);
-          } catch (NativeException gone) {
-            // exited meanwhile
-          }
-        }
+      if (subreaper != null) {
+        subreaper.close();
       }
-      reapTracked(Duration.ofSeconds(10));
       world.close();
     } finally {
-      Prctl.setChildSubreaper(wasSubreaper);
       pg.close();
     }
   }
@@ -218,8 +206,8 @@ class FleetIT {
     Thread.sleep(1000);
     assertEquals(Set.of(), running(survivor), "a living Emperor's vassals are not claimed");
 
-    tracked.addAll(descendants((int) cli.pid()));
-    tracked.add((int) cli.pid());
+    subreaper.track(Subreaper.descendants((int) cli.pid()));
+    subreaper.trackJdkChild(cli);
     long t0 = System.nanoTime();
     Signals.kill((int) cli.pid(), Signals.SIGKILL);
     Await.until("x.ini and y.ini run by the survivor", WAIT,
@@ -325,31 +313,5 @@ class FleetIT {
     }
   }
 
-  private static Set<Integer> descendants(int pid) {
-    Set<Integer> out = new TreeSet<>();
-    for (int c : ProcFs.children(pid)) {
-      out.add(c);
-      out.addAll(descendants(c));
-    }
-    return out;
-  }
 
-  /** Reaps the killed CLI's vassals, re-parented to this JVM (by pid: never waitpid(-1)). */
-  private void reapTracked(Duration max) throws InterruptedException {
-    long deadline = System.nanoTime() + max.toNanos();
-    int self = (int) ProcessHandle.current().pid();
-    do {
-      boolean any = false;
-      for (int c : ProcFs.children(self)) {
-        if (tracked.contains(c) && (cli == null || c != cli.pid())) {
-          any = true;
-          PidFds.reapNoHang(c);
-        }
-      }
-      if (!any) {
-        return;
-      }
-      Thread.sleep(20);
-    } while (System.nanoTime() < deadline);
-  }
 }

@@ -14,16 +14,19 @@ module io.psgivassal.emperor {
   requires org.slf4j;
   // the CLI handles SIGTERM/SIGINT/SIGHUP itself (sun.misc.Signal)
   requires jdk.unsupported;
+  // The add-ons' libraries are optional (requires static, <optional> in the pom): a host that uses
+  // only the API needs none of them; one that uses an add-on puts its jars on the path (and, on the
+  // module path, --add-modules them). The CLI jar has them all.
   // the pg:// monitor and the fleet: JDBC, with PostgreSQL's driver (an automatic module)
   requires java.sql;
-  requires org.postgresql.jdbc;
+  requires static org.postgresql.jdbc;
   // the web dashboard (package web): the JDK's HTTP server, and the Prometheus client for /metrics
   // (automatic modules too; the text format's jar names itself io.prometheus.writer.text)
   requires jdk.httpserver;
-  requires io.prometheus.metrics.core;
-  requires io.prometheus.metrics.model;
-  requires io.prometheus.metrics.config;
-  requires io.prometheus.writer.text;
+  requires static io.prometheus.metrics.core;
+  requires static io.prometheus.metrics.model;
+  requires static io.prometheus.metrics.config;
+  requires static io.prometheus.writer.text;
 
   exports io.psgivassal.emperor.api;
   exports io.psgivassal.emperor.pg;

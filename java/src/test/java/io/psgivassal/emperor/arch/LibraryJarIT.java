@@ -33,6 +33,27 @@ class LibraryJarIT {
     }
   }
 
+  /**
+   * What a Maven user's build pulls in with the library (the pom inside the jar, as published):
+   * SLF4J's API (no binding), Guava, JNA and Commons Exec; the add-ons' libraries are optional.
+   */
+  @Test
+  void theLibraryPomRequiresOnlyWhatAHostExpects() throws IOException {
+    String pom;
+    try (JarFile j = new JarFile(libraryJar().toFile())) {
+      pom = new String(j.getInputStream(j.getEntry("META-INF/maven/io.psgivassal/emperor/pom.xml")).readAllBytes(),
+          java.nio.charset.StandardCharsets.UTF_8);
+    }
+    // the project's own dependencies: not the imported BOMs, not the plugins'
+    pom = pom.replaceAll("(?s)<dependencyManagement>.*?</dependencyManagement>|<build>.*</build>", "");
+    String dependencies = pom.substring(pom.indexOf("<dependencies>"), pom.indexOf("</dependencies>"));
+    List<String> required = java.util.regex.Pattern.compile("(?s)<dependency>(.*?)</dependency>").matcher(dependencies)
+        .results().map(m -> m.group(1))
+        .filter(d -> !d.contains("<optional>true</optional>") && !d.matches("(?s).*<scope>(test|provided|runtime)</scope>.*"))
+        .map(d -> d.replaceAll("(?s).*<artifactId>([^<]+)</artifactId>.*", "$1")).sorted().toList();
+    assertEquals(List.of("commons-exec", "guava", "jna", "slf4j-api"), required);
+  }
+
   @Test
   void theLibraryJarBindsNoLoggerAndTheCliJarDoes() throws IOException {
     List<String> library = entries(libraryJar());
@@ -45,6 +66,8 @@ class LibraryJarIT {
     List<String> cli = entries(TARGET.resolve("emperor.jar"));
     assertTrue(cli.contains("org/slf4j/simple/SimpleLogger.class"), "the CLI jar has its binding");
     assertTrue(cli.contains("com/sun/jna/Native.class"), "the CLI jar runs on its own");
+    assertTrue(cli.contains("org/postgresql/Driver.class"), "the CLI jar has the pg add-on's driver");
+    assertTrue(cli.contains("io/prometheus/metrics/core/metrics/Gauge.class"), "the CLI jar has the web add-on's metrics");
     assertTrue(!cli.contains("module-info.class"), "the CLI jar is a class-path jar");
   }
 }

@@ -2,6 +2,7 @@ package io.psgivassal.emperor.api;
 
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Map;
 
 /**
  * What a {@link Monitor} may do. {@link #put}, {@link #remove}, {@link #schedule}, {@link #watch} and {@link #io}
@@ -49,6 +50,16 @@ public interface MonitorContext {
    */
   default void afterIo(Runnable task) {
     task.run();
+  }
+
+  /**
+   * The vassal attributes this Emperor collects ({@link MonitorSettings#attributes()}: the keys of
+   * --emperor-collect-attr and --emperor-fork-server-attr) from a config text's [emperor] section,
+   * the way a directory monitor collects them from a file, for a monitor whose configs are text
+   * (a database row, say) to give to {@link VassalSpec#withAttributes}. The default collects none.
+   */
+  default Map<String, String> attributesOf(String configText) {
+    return Map.of();
   }
 
   /** The Emperor-wide options monitors apply (uWSGI's globals). */

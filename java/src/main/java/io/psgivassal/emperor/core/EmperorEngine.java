@@ -13,6 +13,7 @@ import io.psgivassal.emperor.api.MonitorSettings;
 import io.psgivassal.emperor.api.VassalListener;
 import io.psgivassal.emperor.api.VassalSpec;
 import io.psgivassal.emperor.api.VassalView;
+import io.psgivassal.emperor.ini.Ini;
 import io.psgivassal.emperor.forkserver.ForkServerClient;
 import io.psgivassal.emperor.natives.Epoll;
 import io.psgivassal.emperor.natives.FileDescriptors;
@@ -487,6 +488,11 @@ final class EmperorEngine implements EngineProvider.Engine {
         ConfigFacts facts = ConfigFacts.needsIo(spec) ? ConfigFacts.of(spec) : null;
         return () -> supervisor.put(monitor.id(), spec, lastModified, facts != null ? facts : ConfigFacts.of(spec));
       });
+    }
+
+    @Override
+    public Map<String, String> attributesOf(String configText) {
+      return Ini.emperorAttributes(configText, settings.attributes());
     }
 
     @Override

@@ -1,9 +1,11 @@
 package io.psgivassal.emperor.ini;
 
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * A vassal's ini config, read the way uWSGI reads one: {@code [section]} headers, {@code key =
@@ -43,6 +45,23 @@ public final class Ini {
   /** The section's key = value pairs, in file order, repeats included. */
   public List<Map.Entry<String, String>> section(String name) {
     return lines.stream().filter(l -> l.section().equals(name)).map(l -> Map.entry(l.key(), l.value())).toList();
+  }
+
+  /**
+   * The [emperor] keys asked for in a config text, the way uWSGI collects vassal attributes
+   * (uwsgi_emperor_ini_attrs): the first occurrence of a key wins.
+   */
+  public static Map<String, String> emperorAttributes(String text, Set<String> keys) {
+    Map<String, String> out = new LinkedHashMap<>();
+    if (keys.isEmpty()) {
+      return out;
+    }
+    for (Map.Entry<String, String> e : parse(text).section("emperor")) {
+      if (keys.contains(e.getKey())) {
+        out.putIfAbsent(e.getKey(), e.getValue());
+      }
+    }
+    return out;
   }
 
   /** The first value of {@code key} in {@code section}: where uWSGI's attribute and option lookups stop. */

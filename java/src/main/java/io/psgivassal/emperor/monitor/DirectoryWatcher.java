@@ -22,7 +22,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.HashMap;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -212,19 +211,6 @@ public final class DirectoryWatcher implements Monitor {
     });
   }
 
-  /**
-   * The [emperor] keys asked for, the way uWSGI collects vassal attributes
-   * (uwsgi_emperor_ini_attrs): the first occurrence of a key wins.
-   */
-  private static Map<String, String> attributes(String text, Set<String> keys) {
-    Map<String, String> out = new LinkedHashMap<>();
-    for (Map.Entry<String, String> e : Ini.parse(text).section("emperor")) {
-      if (keys.contains(e.getKey())) {
-        out.putIfAbsent(e.getKey(), e.getValue());
-      }
-    }
-    return out;
-  }
 
   /** Compares the directory with the last scan, on the I/O thread, and tells the Emperor the differences. */
   public void rescan() {
@@ -327,7 +313,7 @@ public final class DirectoryWatcher implements Monitor {
     try {
       Optional<ListenAddress> onDemand = OnDemandSockets.resolve(p, settings);
       Map<String, String> attributes = settings.attributes().isEmpty() ? Map.of()
-          : attributes(Files.readString(p, StandardCharsets.UTF_8), settings.attributes());
+          : Ini.emperorAttributes(Files.readString(p, StandardCharsets.UTF_8), settings.attributes());
       spec = VassalSpec.ofFile(p).withOnDemand(onDemand).withAttributes(attributes);
     } catch (IOException | RuntimeException e) {
       log.warn("monitor {}: cannot read {}: {}; will look again", id, p, e.getMessage());

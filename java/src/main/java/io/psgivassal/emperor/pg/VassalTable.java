@@ -39,7 +39,8 @@ public final class VassalTable {
       }
       VassalSpec spec;
       try {
-        spec = VassalSpec.ofText(r.name(), r.config());
+        // [emperor] attributes as from a file: a row names its fork server as a file would
+        spec = VassalSpec.ofText(r.name(), r.config()).withAttributes(ctx.attributesOf(r.config()));
         if (r.socket().isPresent()) {
           spec = spec.withOnDemand(r.socket().get());
         }

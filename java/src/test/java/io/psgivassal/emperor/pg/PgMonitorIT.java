@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.psgivassal.emperor.api.Emperor;
 import io.psgivassal.emperor.api.VassalView;
+import io.psgivassal.emperor.natives.ProcFs;
 import io.psgivassal.emperor.testing.Await;
 import io.psgivassal.emperor.testing.Http;
 import io.psgivassal.emperor.testing.LogCapture;
@@ -14,6 +15,7 @@ import io.psgivassal.emperor.testing.PgServer;
 import io.psgivassal.emperor.testing.Ports;
 import io.psgivassal.emperor.testing.VassalWorld;
 import java.io.IOException;
+import java.nio.file.Path;
 import java.sql.PreparedStatement;
 import java.time.Duration;
 import java.util.List;
@@ -111,6 +113,33 @@ class PgMonitorIT {
 
     pg.sql("DELETE FROM vassals WHERE name = 'shop.ini'");
     Await.until("shop.ini stopped and forgotten", WAIT, () -> e.vassal("shop.ini").isEmpty() && refused(port));
+  }
+
+  /**
+   * A row names its fork server in its [emperor] section, as a file would (uWSGI's
+   * --emperor-fork-server-attr): with two bases on one host, each row is adopted from the one it
+   * names, so one Emperor serves vassals of several code bases from one table.
+   */
+  @Test
+  void aRowsEmperorSectionPicksItsForkServerAsAFilesWould() throws Exception {
+    Path sockB = world.dir.resolve("b.sock");
+    world.writeBase();
+    world.writeBase("baseB.ini", sockB, world.hello);
+    PgQueryMonitor m = PgQueryMonitor.of("pg://" + pg.conninfo() + ";SELECT name, config, ts FROM vassals")
+        .listening("vassals_changed");
+    Emperor e = world.start(world.builder().monitor(m).forkBase("baseB.ini").forkServerAttribute("fs"));
+    int viaA = Ports.free();
+    int viaB = Ports.free();
+    upsert("viaA.ini", app(viaA), "web1");
+    upsert("viaB.ini", app(viaB) + "[emperor]\nfs = " + sockB + "\n", "web1");
+    Http.await200(viaA, WAIT);
+    Http.await200(viaB, WAIT);
+    Await.until("both adopted", WAIT, () -> e.vassal("viaA.ini").map(v -> v.adopted() && v.pid() > 0).orElse(false)
+        && e.vassal("viaB.ini").map(v -> v.adopted() && v.pid() > 0).orElse(false));
+    assertEquals(world.forkSocket, e.vassal("viaA.ini").orElseThrow().forkServer().orElseThrow());
+    assertEquals(sockB, e.vassal("viaB.ini").orElseThrow().forkServer().orElseThrow());
+    assertEquals(e.vassal("baseB.ini").orElseThrow().pid(),
+        ProcFs.stat(e.vassal("viaB.ini").orElseThrow().pid()).orElseThrow().session(), "forked by baseB");
   }
 
   @Test

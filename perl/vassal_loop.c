@@ -216,8 +216,8 @@ next_timeout_ms(void)
  * set, never closed or shut down: the next generation serves the same
  * sockets (the Emperor holds them), and what waits in their backlog is its.
  * header-timeout, body-timeout and socket-timeout bound each request as
- * always; the master's graceful-stop limit (reload-mercy, then SIGKILL), or
- * an orphan's own timer, bounds the whole. */
+ * always; the whole is bounded by the master's graceful_timeout and the
+ * Emperor's reload-mercy (then SIGKILL), or by an orphan's own timer. */
 static void
 drain_begin(void)
 {

@@ -341,7 +341,8 @@ linger_drain(vconn *c)
  * LINGER_BYTES, then close - so that the response is not destroyed by the
  * TCP reset that closing with unread data sends. The reading waits in the
  * epoll set (LIST_LINGER), not in the worker, unless the worker is about
- * to stop. */
+ * to stop (a graceful stop keeps the loop running while requests are under
+ * way, and worker_teardown gives the lingering ones the rest of their time). */
 void
 conn_close_lingering(vconn *c)
 {
@@ -352,7 +353,7 @@ conn_close_lingering(vconn *c)
     body_discard(c);
     shutdown(c->fd, SHUT_WR);
     c->len = 0;
-    if (!worker.stop_reason && !vassal_stop_signal) {
+    if (!worker.stop_reason) {
         if (linger_drain(c)) return;
         c->lingering = 1;
         conn_park(c, LIST_LINGER);

@@ -208,6 +208,52 @@ next_timeout_ms(void)
     return (int)((next - now) * 1000.0) + 1;
 }
 
+/* The graceful stop (SIGQUIT or SIGHUP: a reload, a zero-downtime deploy,
+ * the master's death), as nginx's graceful shutdown and uWSGI's graceful
+ * reload do it: accept nothing more, close what has no request under way,
+ * serve the requests that are (each answered with Connection: close, see
+ * run_request), and go when none remain. The listeners only leave the epoll
+ * set, never closed or shut down: the next generation serves the same
+ * sockets (the Emperor holds them), and what waits in their backlog is its.
+ * header-timeout, body-timeout and socket-timeout bound each request as
+ * always; the whole is bounded by the master's graceful_timeout and the
+ * Emperor's reload-mercy (then SIGKILL), or by an orphan's own timer. */
+static void
+drain_begin(void)
+{
+    int i;
+    for (i = 0; i < worker.nls; i++)
+        epoll_ctl(worker.epfd, EPOLL_CTL_DEL, worker.ls[i].fd, NULL);
+    /* the signal is known: its self-pipe would only keep waking the loop */
+    epoll_ctl(worker.epfd, EPOLL_CTL_DEL, worker.wake_r, NULL);
+    worker.draining = 1;
+}
+
+/* Closes the connections with no request under way; returns how many
+ * have one. Under way: the head is complete and its body is arriving, or
+ * some of the head has arrived. nginx closes the latter too; here it is
+ * finished (within header-timeout), because a client that has begun a
+ * request has committed it - a head split over segments (large cookies, a
+ * proxy writing head and body apart) is as much on its way as a body, and
+ * the client cannot tell such a close from a failure, nor whether to
+ * retry. Idle keep-alive connections and ones on which no byte of a
+ * request came (empty lines before a request line are no request) are
+ * closed: their clients retry on a new connection, which the next
+ * generation takes. Run on every turn of the loop while it drains. */
+static int
+drain_sweep(void)
+{
+    vconn *c, *next;
+    int left = 0;
+    while (worker.lists[LIST_IDLE].head) conn_close(worker.lists[LIST_IDLE].head);
+    for (c = worker.lists[LIST_PARTIAL].head; c; c = next) {
+        next = c->next;
+        if (c->body || c->len) left++;
+        else conn_close(c);
+    }
+    return left;
+}
+
 /* Has the master gone? A worker is re-parented when it dies. */
 static int
 orphaned(void)
@@ -235,7 +281,8 @@ orphan_deadline(void)
 /* SIGQUIT and SIGHUP: a graceful stop. The master sends SIGQUIT, and the
  * kernel sends it too when the master dies (Vassal::Server sets it as the
  * worker's PR_SET_PDEATHSIG): the flag stops the accepting at once, the
- * request in flight is finished. */
+ * request in flight is finished, and so are the ones under way (see
+ * drain_begin). */
 static void
 on_stop_signal(int sig)
 {
@@ -283,8 +330,15 @@ vassal_worker_run(pTHX_ HV *opts)
     while (!worker.stop_reason) {
         int n, i;
         if (vassal_stop_signal) {
-            worker.stop_reason = orphaned() ? "the master is gone" : "graceful stop";
-            break;
+            int draining = worker.draining;
+            int left;
+            if (!draining) drain_begin();
+            left = drain_sweep();
+            if (!left) {
+                worker.stop_reason = orphaned() ? "the master is gone" : "graceful stop";
+                break;
+            }
+            if (!draining) vlog("graceful stop: finishing %d request%s under way", left, left == 1 ? "" : "s");
         }
         n = epoll_wait(worker.epfd, evs, 64, next_timeout_ms());
         if (n < 0) {
@@ -293,7 +347,7 @@ vassal_worker_run(pTHX_ HV *opts)
             worker.stop_reason = "epoll_wait failed";
             break;
         }
-        for (i = 0; i < n && !worker.stop_reason && !vassal_stop_signal; i++) {
+        for (i = 0; i < n && !worker.stop_reason; i++) {
             int kind = *(int *)evs[i].data.ptr;
             if (kind == K_LISTENER) accept_some(aTHX_ (vlistener *)evs[i].data.ptr);
             else if (kind == K_CONN) conn_ready(aTHX_ (vconn *)evs[i].data.ptr);

@@ -63,6 +63,7 @@ worker_setup(pTHX_ HV *opts)
     worker.served = 0;
     worker.told_served = 0;
     worker.stop_reason = NULL;
+    worker.draining = 0;
     worker.wake_r = worker.wake_w = -1;
     vassal_stop_signal = 0;
 

@@ -173,6 +173,7 @@ struct worker {
     UV serial;
     int told_served;
     const char *stop_reason;
+    int draining;               /* a graceful stop: finishing the requests under way (vassal_loop.c) */
     /* the master's death (PDEATHSIG SIGQUIT, see on_stop_signal) */
     pid_t master_pid;
     double orphan_timeout;

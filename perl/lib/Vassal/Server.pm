@@ -184,8 +184,8 @@ sub spawn_worker {
         # nothing is in flight, just go (the loop installs its own handlers)
         $SIG{$_} = sub { POSIX::_exit(0) } for qw(QUIT HUP);
         # When the master dies the kernel sends SIGQUIT, the graceful stop of
-        # the worker loop: it stops accepting at once and finishes the request
-        # in flight (SIGKILL would cut it), the connections still in the
+        # the worker loop: it stops accepting at once and finishes the requests
+        # under way (SIGKILL would cut them), the connections still in the
         # listening socket's backlog staying there for the next generation,
         # which holds the same socket (the Emperor's). A signal, not polling
         # getppid() in the loop: it comes the moment the master is gone, so no
@@ -483,8 +483,8 @@ is replaced at once.
 
 =item * a worker never outlives its master for long: it sets
 C<PR_SET_PDEATHSIG> to SIGQUIT, its graceful stop. When the master dies
-(even by SIGKILL) the workers stop accepting at once, finish the request in
-flight and exit; the connections still in the listening socket's backlog
+(even by SIGKILL) the workers stop accepting at once, finish the requests
+under way (heads and bodies still arriving too) and exit; the connections still in the listening socket's backlog
 are left there for the next generation (a socket the Emperor holds and hands
 to every generation). An orphaned worker is killed (SIGKILL, from a timer of
 its own) if it is still there C<harakiri> seconds after its master died
@@ -506,7 +506,8 @@ With an Emperor (L<Vassal::Emperor>) the master sends byte 1 when the workers
 are spawned, 5 when the first worker is about to accept, 17 after the first
 request was served. It stops at once (SIGTERM to the workers, SIGKILL after
 C<stop_timeout>) on byte 0 and on EOF, and gracefully (the workers finish
-their request in flight, SIGKILL after C<graceful_timeout>) on byte 2. Byte 1
+their requests under way - in the app, or with a head or body still
+arriving - SIGKILL after C<graceful_timeout>) on byte 2. Byte 1
 (reload) makes an C<adopted> vassal stop gracefully; otherwise the workers
 finish their requests and C<on_reload> is called with the listeners still
 open (the runner executes itself again, keeping them), or without one the

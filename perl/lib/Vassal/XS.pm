@@ -147,8 +147,10 @@ when C<fstat> fails.
 
 =item worker_run(\%options)
 
-Runs a worker's accept/serve loop in C until SIGQUIT or SIGHUP (after the
-request in flight), C<max_requests>, or a request that set
+Runs a worker's accept/serve loop in C until SIGQUIT or SIGHUP (it stops
+accepting, closes idle connections and returns once the requests under way,
+heads or bodies still arriving included, are served with C<Connection:
+close>), C<max_requests>, or a request that set
 C<psgix.harakiri.commit>; returns the reason (C<graceful stop>,
 C<the master is gone>, C<max-requests>, C<psgix.harakiri.commit>). See L<Vassal::Worker>, which
 calls it. Options: C<app>; C<slow> (the Perl side of responses the C fast
@@ -167,7 +169,7 @@ C<scoreboard> and C<slot>; C<name> (of the log prefix); C<tmpdir>;
 C<master_pid> and C<orphan_timeout>: once the parent is no longer
 C<master_pid> (checked when the loop starts and on every stop signal: the
 master sets SIGQUIT as the worker's death signal) the loop stops accepting,
-finishes the request in flight and returns C<the master is gone>, and a
+finishes the requests under way and returns C<the master is gone>, and a
 timer kills the process (SIGKILL) C<orphan_timeout> seconds later if it is
 still there.
 

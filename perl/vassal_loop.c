@@ -229,6 +229,16 @@ drain_begin(void)
     worker.draining = 1;
 }
 
+/* Bytes the client sent that the loop has not read yet (their epoll event
+ * is still to come): a request on its way, which closing the connection
+ * now would lose - the client could not tell it from a failure. */
+static int
+bytes_waiting(int fd)
+{
+    char b;
+    return recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
 /* Closes the connections with no request under way; returns how many
  * have one. Under way: the head is complete and its body is arriving, or
  * some of the head has arrived. nginx closes the latter too; here it is
@@ -245,10 +255,14 @@ drain_sweep(void)
 {
     vconn *c, *next;
     int left = 0;
-    while (worker.lists[LIST_IDLE].head) conn_close(worker.lists[LIST_IDLE].head);
+    for (c = worker.lists[LIST_IDLE].head; c; c = next) {
+        next = c->next;
+        if (bytes_waiting(c->fd)) left++;
+        else conn_close(c);
+    }
     for (c = worker.lists[LIST_PARTIAL].head; c; c = next) {
         next = c->next;
-        if (c->body || c->len) left++;
+        if (c->body || c->len || bytes_waiting(c->fd)) left++;
         else conn_close(c);
     }
     return left;

@@ -3,8 +3,9 @@
 # accepting at once, closes its idle keep-alive connections and the ones on
 # which nothing came, and serves the request once its body is all there,
 # with Connection: close, before it exits - for a Content-Length body, a
-# chunked one, and a request whose head is still arriving. A body that never completes is ended by body-timeout (408),
-# and the worker still exits.
+# chunked one, a request whose head is still arriving, and one sent on an
+# idle keep-alive connection that the worker has not read yet. A body that
+# never completes is ended by body-timeout (408), and the worker still exits.
 use strict;
 use warnings;
 use Test::More;
@@ -87,6 +88,28 @@ for my $case (
             or diag slurp($v->{log});
     };
 }
+
+# A keep-alive client sends its next request just as the stop comes: the
+# bytes are in the socket, not yet read by the worker. Closing the "idle"
+# connection then would lose that request; the worker sees the bytes and
+# serves it. The worker is held with SIGSTOP so that the request arrives
+# and the stop signal waits for it, deterministically.
+subtest 'a request sent on an idle connection just before the stop is served' => sub {
+    my $v = start_vassal(args => ['--processes', 1, '--socket-timeout', 10]);
+    my ($worker) = children_of($v->{pid});
+    my $c = http_connect($v->{port});
+    my $r = http_roundtrip($c, "GET /pid HTTP/1.1\r\nHost: x\r\n\r\n");
+    is $r && $r->{status}, 200, 'a keep-alive request is answered';
+    kill 'STOP', $worker;
+    syswrite $c, "GET /pid HTTP/1.1\r\nHost: x\r\n\r\n";
+    syswrite $v->{emperor}, chr(2);
+    sleep 0.5;    # the master has passed the stop on: SIGQUIT waits in the stopped worker
+    kill 'CONT', $worker;
+    $r = read_response($c, 0, 10);
+    is $r && $r->{status}, 200, 'the request that was on its way gets its 200';
+    is $r && $r->{headers}{connection}, 'close', 'with Connection: close';
+    ok wait_gone(10, $worker, $v->{pid}), 'the worker and the master exit';
+};
 
 subtest 'a body that never completes is ended by body-timeout' => sub {
     my ($v, $worker, $idle, $silent) = vassal_with_idle('--body-timeout', 3);

@@ -3,9 +3,10 @@
 # accepting at once, closes its idle keep-alive connections and the ones on
 # which nothing came, and serves the request once its body is all there,
 # with Connection: close, before it exits - for a Content-Length body, a
-# chunked one, a request whose head is still arriving, and one sent on an
-# idle keep-alive connection that the worker has not read yet. A body that
-# never completes is ended by body-timeout (408), and the worker still exits.
+# chunked one, a request whose head is still arriving, a uwsgi request's
+# body, and one sent on an idle keep-alive connection that the worker has
+# not read yet. A body that never completes is ended by body-timeout (408),
+# and the worker still exits.
 use strict;
 use warnings;
 use Test::More;
@@ -88,6 +89,27 @@ for my $case (
             or diag slurp($v->{log});
     };
 }
+
+# The uwsgi front end (a web server in front, e.g. nginx's uwsgi_pass)
+# drains the same way: a body still arriving after its packet is served.
+subtest 'a uwsgi request whose body is still arriving when the stop comes is served' => sub {
+    my $uport = empty_port();
+    my $v = start_vassal(args => ['--processes', 1, '--socket-timeout', 10, '--socket', "127.0.0.1:$uport"]);
+    my ($worker) = children_of($v->{pid});
+    my $c = http_connect($uport);
+    syswrite $c, uwsgi_packet([REQUEST_METHOD => 'POST', REQUEST_URI => '/echo', PATH_INFO => '/echo',
+                               CONTENT_LENGTH => length $body]) . substr($body, 0, $half);
+    sleep 0.5;    # the packet is parsed, half of the body is in
+    syswrite $v->{emperor}, chr(2);
+    sleep 0.5;
+    ok process_alive($worker), 'the worker stays for the request under way';
+    syswrite $c, substr($body, $half);
+    my $r = read_response($c, 0, 10);
+    is $r && $r->{status}, 200, 'the request gets its 200';
+    ok $r && $r->{body} eq $body, 'with its whole body echoed'
+        or diag 'got ', length($r && $r->{body} // ''), ' bytes of ', length $body;
+    ok wait_gone(10, $worker, $v->{pid}), 'the worker and the master exit';
+};
 
 # A keep-alive client sends its next request just as the stop comes: the
 # bytes are in the socket, not yet read by the worker. Closing the "idle"

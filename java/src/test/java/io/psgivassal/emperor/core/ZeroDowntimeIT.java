@@ -90,14 +90,7 @@ class ZeroDowntimeIT extends WorldFixture {
       assertEquals(0, load.failuresBefore(moved), load.failures().toString());
       assertTrue(load.ok() > 100, "the load ran: " + load.ok());
     }
-    Await.until("nobody on the old port", WAIT, () -> {
-      try {
-        Http.get(oldPort, "/", Duration.ofSeconds(2));
-        return false;
-      } catch (IOException refused) {
-        return true;
-      }
-    });
+    Await.until("nobody on the old port", WAIT, () -> Http.refused(oldPort));
   }
 
   @Test

@@ -76,14 +76,6 @@ class PgMonitorIT {
         .rescanInterval(poll));
   }
 
-  private static boolean refused(int port) {
-    try {
-      Http.get(port, "/", Duration.ofSeconds(2));
-      return false;
-    } catch (IOException e) {
-      return true;
-    }
-  }
 
   @Test
   void aRowInsertedServesAtOnceOnNotifyAChangedTsReloadsItAVanishedRowStopsIt() throws Exception {
@@ -112,7 +104,7 @@ class PgMonitorIT {
     });
 
     pg.sql("DELETE FROM vassals WHERE name = 'shop.ini'");
-    Await.until("shop.ini stopped and forgotten", WAIT, () -> e.vassal("shop.ini").isEmpty() && refused(port));
+    Await.until("shop.ini stopped and forgotten", WAIT, () -> e.vassal("shop.ini").isEmpty() && Http.refused(port));
   }
 
   /**
@@ -154,7 +146,7 @@ class PgMonitorIT {
     // a few more polls: the other host's row never starts here
     Thread.sleep(1500);
     assertEquals(List.of("mine.ini"), e.vassals().stream().map(VassalView::name).toList());
-    assertTrue(refused(other));
+    assertTrue(Http.refused(other));
     // moving the row to this host starts it at the next poll
     pg.sql("UPDATE vassals SET host = 'web1' WHERE name = 'other.ini'");
     Http.await200(other, WAIT);
@@ -184,7 +176,7 @@ class PgMonitorIT {
       pg.sql("DELETE FROM vassals WHERE name = 'a.ini'");
       upsert("b.ini", app(b), "web1");
       Http.await200(b, WAIT);
-      Await.until("a.ini stopped", WAIT, () -> e.vassal("a.ini").isEmpty() && refused(a));
+      Await.until("a.ini stopped", WAIT, () -> e.vassal("a.ini").isEmpty() && Http.refused(a));
       assertEquals(PgPoller.State.CONNECTED, m.status().state());
       assertTrue(m.status().reconnects() >= 1);
       assertTrue(!log.lines("connected to PostgreSQL again").isEmpty(), "the recovery is logged");

@@ -47,6 +47,16 @@ public final class Http {
     }
   }
 
+  /** Whether nothing answers on 127.0.0.1:{@code port} (refused, reset or silent for 2 s). */
+  public static boolean refused(int port) {
+    try {
+      get(port, "/", Duration.ofSeconds(2));
+      return false;
+    } catch (IOException e) {
+      return true;
+    }
+  }
+
   public static Response get(int port) throws IOException {
     return get(port, "/", Duration.ofSeconds(20));
   }
